@@ -1,0 +1,92 @@
+"""Jinja filters of the stack: thin wrappers over the tested `alertstack` package (one source of truth)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from ansible.errors import AnsibleFilterError  # noqa: E402
+
+from alertstack import prometheus_config  # noqa: E402
+
+
+def _plain(value):
+    """Ansible hands filters lazy containers; give the package plain dicts and lists."""
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for plain in (str, int, float):  # Ansible 2.19 tags scalars with subclasses that YAML dumpers refuse
+        if isinstance(value, plain):
+            return plain(value)
+    return value
+
+
+def scrape_configs(jobs, groups, hostvars, single_host, extra=None, basic_auth=None):
+    try:
+        return prometheus_config.scrape_configs(_plain(jobs), _plain(groups), hostvars, bool(single_host),
+                                                _plain(extra), _plain(basic_auth))
+    except prometheus_config.TargetError as exc:
+        raise AnsibleFilterError(f"prometheus_scrape_jobs: {exc}") from exc
+
+
+def alertmanager_targets(groups, hostvars, single_host, group="monitoring", port=9093):
+    return prometheus_config.alertmanager_targets(_plain(groups), hostvars, bool(single_host), group, int(port))
+
+
+def slo_errors(slos):
+    """Problems of the SLO definitions, as sentences; [] when they are valid."""
+    from alertstack import slo
+    try:
+        slo.validate_slos(_plain(slos))
+    except slo.SLOError as exc:
+        return [str(exc)]
+    return []
+
+
+def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None):
+    from alertstack import rules, slo
+    try:
+        return rules.rule_files(_plain(slos), runbooks_base_url, dashboard_base_url, _plain(extra))
+    except slo.SLOError as exc:
+        raise AnsibleFilterError(f"prometheus_slos: {exc}") from exc
+
+
+def routing_errors(config):
+    from alertstack import routing
+    return routing.routing_errors(_plain(config))
+
+
+def secret_file_names(value, directory):
+    """Names of the files under `directory` that a config references through *_file fields."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if str(key).endswith("_file") and isinstance(item, str) and item.startswith(directory.rstrip("/") + "/"):
+                    found.add(item[len(directory.rstrip("/")) + 1:])
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(_plain(value))
+    return sorted(found)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "alertstack_scrape_configs": scrape_configs,
+            "alertstack_alertmanager_targets": alertmanager_targets,
+            "alertstack_slo_errors": slo_errors,
+            "alertstack_rule_files": rule_files,
+            "alertstack_routing_errors": routing_errors,
+            "alertstack_secret_file_names": secret_file_names,
+        }
