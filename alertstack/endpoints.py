@@ -2,17 +2,15 @@
 
 URLs come from the environment's inventory (prometheus_external_url, alertmanager_external_url,
 notification_sink_url). Credentials come from the process environment (STACK_API_USER / STACK_API_PASSWORD),
-else, for the local environment only, from its throwaway secrets file — never from command-line arguments.
+else from the inventory when they are literal values (the local environment's throwaway secrets) — never from
+command-line arguments.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-import yaml
-
 from alertstack import ansible
-from alertstack.paths import INVENTORIES
 
 
 @dataclass
@@ -27,20 +25,14 @@ class Endpoints:
         return self.auth
 
 
-def _local_credentials(env: str) -> tuple[str, str] | None:
-    secrets = INVENTORIES / env / "group_vars" / "all" / "secrets.yml"
-    if not secrets.exists():
+def credentials(env: str, hostvars: dict) -> tuple[str, str] | None:
+    """The API account: STACK_API_USER / STACK_API_PASSWORD from the process environment, else the inventory's
+    values when they are literal (the local environment's throwaway secrets; a vault reference is not)."""
+    user = os.environ.get("STACK_API_USER") or hostvars.get("stack_api_user")
+    password = os.environ.get("STACK_API_PASSWORD") or hostvars.get("stack_api_password")
+    if not user or not password or "{{" in str(password):
         return None
-    data = yaml.safe_load(secrets.read_text()) or {}
-    user, password = data.get("stack_api_user"), data.get("stack_api_password")
-    return (user, password) if user and password else None
-
-
-def credentials(env: str) -> tuple[str, str] | None:
-    user, password = os.environ.get("STACK_API_USER"), os.environ.get("STACK_API_PASSWORD")
-    if user and password:
-        return user, password
-    return _local_credentials(env)
+    return str(user), str(password)
 
 
 def for_env(env: str) -> Endpoints:
@@ -56,5 +48,5 @@ def for_env(env: str) -> Endpoints:
         prometheus_url=hv.get("prometheus_external_url", f"http://{bind}:9090"),
         alertmanager_url=hv.get("alertmanager_external_url", f"http://{bind}:9093"),
         sink_url=hv.get("notification_sink_url") if hv.get("notification_sink_enabled") else None,
-        auth=credentials(env),
+        auth=credentials(env, hv),
     )

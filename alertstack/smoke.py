@@ -96,11 +96,10 @@ def check_targets(report: SmokeReport, ep: Endpoints, timeout_s: float) -> None:
                "; ".join(down) if down else f"{len(targets)} targets: {', '.join(jobs)}")
 
 
-def _post_alert(ep: Endpoints, labels: dict, ends_at: datetime) -> None:
-    now = datetime.now(timezone.utc)
+def _post_alert(ep: Endpoints, labels: dict, starts_at: datetime, ends_at: datetime) -> None:
     body = [{"labels": labels,
              "annotations": {"summary": "Synthetic smoke-test alert", "description": "Posted by invoke smoke."},
-             "startsAt": now.isoformat(), "endsAt": ends_at.isoformat()}]
+             "startsAt": starts_at.isoformat(), "endsAt": ends_at.isoformat()}]
     requests.post(f"{ep.alertmanager_url}/api/v2/alerts", json=body, auth=ep.auth, timeout=10).raise_for_status()
 
 
@@ -119,7 +118,8 @@ def check_synthetic_alert(report: SmokeReport, ep: Endpoints, timeout_s: float) 
               "smoke_id": smoke_id}
     since = time.time() - 1
     sent_before = _notifications_sent(ep)
-    _post_alert(ep, labels, datetime.now(timezone.utc) + timedelta(minutes=10))
+    started = datetime.now(timezone.utc)
+    _post_alert(ep, labels, started, started + timedelta(minutes=10))
     try:
         if ep.sink_url:
             from alertstack import sink
@@ -137,7 +137,7 @@ def check_synthetic_alert(report: SmokeReport, ep: Endpoints, timeout_s: float) 
             report.add("Synthetic alert comes out of a receiver", bool(sent),
                        "alertmanager_notifications_total increased")
     finally:
-        _post_alert(ep, labels, datetime.now(timezone.utc))  # resolve it
+        _post_alert(ep, labels, started, datetime.now(timezone.utc))  # resolve it
 
 
 def smoke(ep: Endpoints, timeout_s: float = 120) -> SmokeReport:

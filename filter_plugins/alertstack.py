@@ -80,6 +80,12 @@ def secret_file_names(value, directory):
     return sorted(found)
 
 
+def bcrypt_hash(password, seed):
+    """Deterministic bcrypt hash for web.config basic_auth_users (stable across runs: changed=0)."""
+    from alertstack import webauth
+    return webauth.bcrypt_hash(str(password), str(seed))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -89,4 +95,5 @@ class FilterModule:
             "alertstack_rule_files": rule_files,
             "alertstack_routing_errors": routing_errors,
             "alertstack_secret_file_names": secret_file_names,
+            "alertstack_bcrypt": bcrypt_hash,
         }

@@ -1,0 +1,1 @@
+"""Incident drills: scenarios, the runner, predicted MTTD bounds and the timeline."""

@@ -1,0 +1,150 @@
+"""The drill scenarios: the fault, the alert it must raise, where that alert must be notified, load and deadlines.
+
+The fault itself and its mitigation live in alertstack.faults (same scenario names); this module says what a drill
+expects to observe. `channels` are the notification-sink channels (kind, channel) the routing policy
+(roles/alertmanager/defaults/main/policy.yml) delivers the alert to during business hours in the local
+environment, besides the events webhook; tests/unit/test_channels.py keeps them equal to the policy. At run time
+the drill derives the channels from the *deployed* Alertmanager configuration and the clock
+(alertstack.drills.channels), so an out-of-hours drill does not expect the business-hours Slack channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Sink channels (apps/notification_sink): Slack posts land on their channel name, PagerDuty Events v2 on events-v2.
+PAGERDUTY = ("pagerduty", "events-v2")
+ONCALL_EMAIL = ("email", "oncall@ai-alerting.local")  # alertmanager_oncall_email of the local environment
+
+
+def slack(channel: str) -> tuple[str, str]:
+    return ("slack", channel.lstrip("#"))
+
+
+def email(address: str) -> tuple[str, str]:
+    return ("email", address)
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """Bounded healthy load sent to the gateway on 127.0.0.1 for the whole drill (alertstack.loadgen)."""
+    rps: float
+    warmup_s: float = 15.0   # load before the fault, so that the SLI has a denominator
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How the alert detects the fault, for the predicted bound (alertstack.drills.bounds).
+
+    kind "slo": burn-rate alert of SLO `slo` under a steady `bad_ratio` of bad events.
+    kind "threshold": the expression's window, or `detection_s` when the fault grows over time (a leak).
+    """
+    kind: str
+    slo: str | None = None
+    bad_ratio: float | None = None
+    detection_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    fault: str                              # what happens, in words (faults.py does it)
+    alertname: str                          # the alert the drill waits for
+    channels: tuple                         # (kind, channel) the policy delivers it to (business hours, local)
+    detection: Detection
+    key_metric: str                         # PromQL charted across the incident ("": the SLO's 1m bad ratio)
+    key_metric_label: str
+    severity: str = "critical"
+    load: LoadProfile | None = LoadProfile(rps=5)
+    evaluator: str = "prometheus"           # "grafana": a log alert, evaluated by Grafana from Loki
+    # Deadlines in seconds: firing and first notification after injection (None: from the predicted bound),
+    # alert resolved and resolved notification after mitigation.
+    notify_deadline_s: float | None = None
+    resolve_deadline_s: float = 600.0
+    resolved_channels: tuple | None = None  # must receive the resolved notification (None: any expected one)
+    tolerated_alerts: tuple = ()            # other alerts the fault may legitimately raise
+    note: str = ""
+    budget_slos: tuple = ("inference-availability", "inference-latency")
+    labels: dict = field(default_factory=dict)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario(
+        name="latency", title="Inference latency spike (scenario A)",
+        fault="a gateway release adds 600 ms to every request (ensemble re-ranking)",
+        alertname="InferenceLatencyBurnRateCritical", severity="critical",
+        channels=(PAGERDUTY, slack("ai-infra-incidents")), resolved_channels=(PAGERDUTY,),
+        detection=Detection("slo", slo="inference-latency", bad_ratio=1.0),
+        key_metric="", key_metric_label="share of /predict requests slower than 300 ms (1m)",
+        notify_deadline_s=300, resolve_deadline_s=600,
+        tolerated_alerts=("InferenceLatencyElevated", "InferenceLatencyBurnRateHigh"),
+        budget_slos=("inference-latency",)),
+    Scenario(
+        name="errors", title="Inference error-rate spike (scenario C)",
+        fault="a gateway release fails 30 % of requests with HTTP 500 (preprocessing library upgrade)",
+        alertname="InferenceErrorRateCritical", severity="critical",
+        channels=(PAGERDUTY, slack("ai-infra-incidents")), resolved_channels=(PAGERDUTY,),
+        detection=Detection("slo", slo="inference-availability", bad_ratio=0.3),
+        key_metric="", key_metric_label="share of /predict requests answered 5xx (1m)",
+        notify_deadline_s=300, resolve_deadline_s=600,
+        tolerated_alerts=("InferenceErrorRateHigh", "InferenceErrorBudgetBurnHigh"),
+        budget_slos=("inference-availability",)),
+    Scenario(
+        name="feature-store", title="Feature store outage (scenario B)",
+        fault="the feature-store container is stopped",
+        alertname="FeatureStoreDown", severity="high",
+        channels=(ONCALL_EMAIL, slack("ai-infra-urgent")),
+        detection=Detection("threshold"),
+        key_metric='up{job="feature-store"}', key_metric_label="feature store scrape up (1 = up)",
+        tolerated_alerts=("InferenceErrorRateCritical", "InferenceErrorRateHigh", "FeatureStoreErrorsHigh",
+                          "PrometheusScrapeFailure", "MissingFeaturesHigh"),
+        budget_slos=("inference-availability",)),
+    Scenario(
+        name="drift", title="Input feature drift (scenario D)",
+        fault="traffic arrives with user_age ~ N(50, 15) instead of the training N(35, 10)",
+        alertname="FeatureDriftDetected", severity="high",
+        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("ml-platform-alerts")),
+        detection=Detection("threshold", detection_s=120),
+        key_metric='max by (feature_name) (model_drift_psi{metric_type="feature"})',
+        key_metric_label="feature PSI against the training reference",
+        load=None,  # faults.inject("drift") runs the drifted load itself; healthy load would dilute it
+        tolerated_alerts=("PredictionDriftDetected",), budget_slos=()),
+    Scenario(
+        name="gpu-oom", title="GPU memory leak ending in OOM errors (scenario E)",
+        fault="a gateway release leaks 128 MB/s of GPU memory (embedding cache on the GPU)",
+        alertname="GPUMemoryHigh", severity="high",
+        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("platform-alerts")),
+        detection=Detection("threshold", detection_s=180),
+        key_metric="max(inference_gpu_memory_used_bytes / inference_gpu_memory_total_bytes)",
+        key_metric_label="GPU memory used / total",
+        load=LoadProfile(rps=2),
+        tolerated_alerts=("InferenceErrorRateCritical", "InferenceErrorRateHigh", "InferenceErrorBudgetBurnHigh"),
+        budget_slos=("inference-availability",)),
+    Scenario(
+        name="logging-outage", title="Logging outage",
+        fault="a gateway release switches its log output off",
+        alertname="LogIngestionOutage", severity="high",
+        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("platform-alerts")),
+        detection=Detection("threshold", detection_s=600),
+        key_metric='sum(rate(inference_requests_total{job="inference-gateway"}[1m]))',
+        key_metric_label="gateway requests per second (still served while its logs are silent)",
+        load=LoadProfile(rps=2), evaluator="grafana", resolve_deadline_s=900,
+        note="LogIngestionOutage is a Grafana-managed log alert (absent_over_time over Loki, for 5m). It can only "
+             "fire where Grafana and Loki run; offline mode (the local environment) deploys neither, so this drill "
+             "reports the gap instead of a pass there.",
+        budget_slos=()),
+)}
+
+
+def get(name: str) -> Scenario:
+    """The scenario called `name`; KeyError names the known ones."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise KeyError(f"unknown drill scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+
+
+def channel_name(ch) -> str:
+    """('slack', 'ai-infra-incidents') -> 'slack #ai-infra-incidents'."""
+    kind, channel = ch
+    return f"slack #{channel}" if kind == "slack" else f"{kind} {channel}"

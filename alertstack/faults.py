@@ -1,0 +1,278 @@
+"""Faults of the drill scenarios, applied the way they happen in life, and their mitigations.
+
+- latency, errors, gpu-oom, logging-outage: a bad release of the inference gateway is deployed (a new release.yml
+  with the version bumped; the running one is kept as release.previous.yml) and the gateway reloads it (SIGHUP; it
+  also notices the file change within a second). Mitigation: roll back to release.previous.yml; for gpu-oom also
+  restart the gateway, since leaked GPU memory only comes back with the process.
+- feature-store: the feature store container is stopped (a dependency goes away). Mitigation: start it.
+- drift: a background load generator sends traffic whose user_age is drawn from a shifted distribution.
+  Mitigation: stop it (traffic back to normal).
+
+inject() and mitigate() return quickly, are idempotent, and return a dict saying what they did ("changed").
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from alertstack.localstack import LocalStack
+from alertstack.paths import REPO_ROOT
+
+SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage")
+
+# What each bad release changes (the gateway's release keys; see apps/inference_gateway/release.py).
+BAD_RELEASES = {
+    "latency": {"added_latency_ms": 600.0, "change": "enable ensemble re-ranking (a second model pass per request)"},
+    "errors": {"error_ratio": 0.3, "change": "upgrade the feature preprocessing library"},
+    "gpu-oom": {"gpu_memory_leak_mb_per_s": 128.0, "change": "cache embeddings on the GPU"},
+    "logging-outage": {"log_output": "none", "change": "switch the logging backend"},
+}
+
+MITIGATION_COMMANDS = {
+    "latency": "invoke fault rollback --scenario latency",
+    "errors": "invoke fault rollback --scenario errors",
+    "gpu-oom": "invoke fault rollback --scenario gpu-oom",
+    "logging-outage": "invoke fault rollback --scenario logging-outage",
+    "feature-store": "invoke fault mitigate --scenario feature-store",
+    "drift": "invoke fault mitigate --scenario drift",
+}
+
+MITIGATION_ACTIONS = {
+    "latency": "roll the inference gateway back to the previous release",
+    "errors": "roll the inference gateway back to the previous release",
+    "gpu-oom": "roll the inference gateway back to the previous release, then restart it to free GPU memory",
+    "logging-outage": "roll the inference gateway back to the previous release",
+    "feature-store": "start the feature store container again",
+    "drift": "stop the drifted traffic (switch inputs back to the normal source)",
+}
+
+DRIFT_RPS = 10
+DRIFT_DURATION_S = 1800
+GATEWAY = "inference-gateway"
+FEATURE_STORE = "feature-store"
+
+
+class FaultError(RuntimeError):
+    pass
+
+
+def _check(scenario: str) -> None:
+    if scenario not in SCENARIOS:
+        raise FaultError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+
+
+def _docker(*args: str, timeout: int = 60) -> str:
+    try:
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FaultError(f"docker {' '.join(args)}: {exc}") from exc
+    if proc.returncode != 0:
+        raise FaultError(f"docker {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip()
+
+
+def _container_running(name: str) -> bool:
+    return _docker("inspect", "--format", "{{.State.Running}}", name) == "true"
+
+
+# --- releases ----------------------------------------------------------------------------------------------------
+
+def read_release(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise FaultError(f"no release deployed at {path}: deploy the demo platform first") from None
+    if not isinstance(data, dict):
+        raise FaultError(f"{path}: release config must be a mapping")
+    return data
+
+
+def _write_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("# written by alertstack.faults at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                   + "\n" + yaml.safe_dump(data, sort_keys=False))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)  # a new inode: the gateway's directory mount sees it at once
+
+
+def bump_version(version) -> str:
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", str(version))
+    if match:
+        major, minor, patch = (int(g) for g in match.groups())
+        return f"{major}.{minor}.{patch + 1}"
+    return f"{version}.1"
+
+
+def gateway_health(stack: LocalStack, timeout_s: float = 2.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{stack.gateway_url.rstrip('/')}/healthz", timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def reload_gateway(stack: LocalStack, version: str, wait_s: float = 15.0, signal_container: bool = True) -> dict:
+    """SIGHUP the gateway container, then wait until it reports `version`."""
+    if signal_container:
+        _docker("kill", "--signal", "HUP", stack.container(GATEWAY))
+    deadline = time.monotonic() + wait_s
+    health = None
+    while time.monotonic() < deadline:
+        health = gateway_health(stack)
+        if health and health.get("version") == version:
+            return {"reloaded": True, "gateway_version": version}
+        time.sleep(0.25)
+    raise FaultError(f"the gateway did not report release {version} within {wait_s:.0f}s "
+                     f"(it reports {health.get('version') if health else 'nothing: unreachable'})")
+
+
+def deploy_bad_release(scenario: str, stack: LocalStack, reload: bool = True) -> dict:
+    """Deploy the bad release of `scenario` (no-op when its changes are already live)."""
+    bad = BAD_RELEASES[scenario]
+    current = read_release(stack.release_file)
+    knobs = {k: v for k, v in bad.items() if k != "change"}
+    if all(current.get(k) == v for k, v in knobs.items()):
+        return {"changed": False, "version": str(current.get("version")),
+                "detail": f"release {current.get('version')} already has {knobs}"}
+    if not stack.previous_release_file.exists():  # keep the last good release, even when faults stack up
+        _write_atomic(stack.previous_release_file, current)
+    new = {**current, **bad, "version": bump_version(current.get("version", "1.0.0"))}
+    _write_atomic(stack.release_file, new)
+    result = {"changed": True, "version": new["version"], "previous_version": str(current.get("version")),
+              "detail": f"deployed release {new['version']} ({bad['change']})"}
+    if reload:
+        result.update(reload_gateway(stack, new["version"]))
+    return result
+
+
+def rollback_release(stack: LocalStack, reload: bool = True) -> dict:
+    """Restore release.previous.yml (no-op when there is nothing to roll back)."""
+    if not stack.previous_release_file.exists():
+        current = read_release(stack.release_file)
+        return {"changed": False, "version": str(current.get("version")), "detail": "nothing to roll back"}
+    bad_version = str(read_release(stack.release_file).get("version"))
+    good = read_release(stack.previous_release_file)
+    os.replace(stack.previous_release_file, stack.release_file)
+    result = {"changed": True, "version": str(good.get("version")), "rolled_back_from": bad_version,
+              "detail": f"rolled back from {bad_version} to {good.get('version')}"}
+    if reload:
+        result.update(reload_gateway(stack, str(good.get("version"))))
+    return result
+
+
+def restart_gateway(stack: LocalStack, wait_s: float = 30.0) -> dict:
+    _docker("restart", "--time", "5", stack.container(GATEWAY))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        health = gateway_health(stack)
+        if health and health.get("status") == "ok":
+            return {"restarted": True}
+        time.sleep(0.5)
+    raise FaultError(f"the gateway was restarted but is not healthy after {wait_s:.0f}s")
+
+
+# --- drifted traffic ----------------------------------------------------------------------------------------------
+
+def _pidfile(stack: LocalStack) -> Path:
+    return stack.state_dir / "drift-loadgen.pid"
+
+
+def _our_loadgen(pid: int) -> bool:
+    """True when pid is alive and is the load generator this module started."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"alertstack.loadgen" in cmdline and b"--drift" in cmdline
+
+
+def start_drift(stack: LocalStack, rps: float = DRIFT_RPS, duration_s: float = DRIFT_DURATION_S) -> dict:
+    pidfile = _pidfile(stack)
+    if pidfile.exists():
+        pid = int(pidfile.read_text().strip() or 0)
+        if pid and _our_loadgen(pid):
+            return {"changed": False, "pid": pid, "detail": "drifted traffic already running"}
+    stack.state_dir.mkdir(parents=True, exist_ok=True)
+    from alertstack.loadgen import check_target
+    url = f"{stack.gateway_url.rstrip('/')}/predict"
+    check_target(url, rps, duration_s)
+    log = (stack.state_dir / "drift-loadgen.log").open("ab")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "alertstack.loadgen", "--url", url, "--rps", str(rps),
+                             "--duration", str(duration_s), "--drift"], stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    log.close()
+    pidfile.write_text(f"{proc.pid}\n")
+    return {"changed": True, "pid": proc.pid,
+            "detail": f"drifted traffic started: {rps} req/s, user_age ~ N(50, 15), at most {duration_s:.0f}s"}
+
+
+def stop_drift(stack: LocalStack, wait_s: float = 10.0) -> dict:
+    pidfile = _pidfile(stack)
+    if not pidfile.exists():
+        return {"changed": False, "detail": "no drifted traffic running"}
+    pid = int(pidfile.read_text().strip() or 0)
+    changed = False
+    if pid and _our_loadgen(pid):
+        os.kill(pid, signal.SIGTERM)
+        changed = True
+        deadline = time.monotonic() + wait_s
+        while _our_loadgen(pid) and time.monotonic() < deadline:
+            try:  # reap it when it is our child
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.1)
+    pidfile.unlink(missing_ok=True)
+    return {"changed": changed, "pid": pid,
+            "detail": "drifted traffic stopped" if changed else "drifted traffic had already ended"}
+
+
+def drift_running(stack: LocalStack) -> bool:
+    pidfile = _pidfile(stack)
+    return pidfile.exists() and _our_loadgen(int(pidfile.read_text().strip() or 0))
+
+
+# --- the two entry points -----------------------------------------------------------------------------------------
+
+def inject(scenario: str, stack: LocalStack) -> dict:
+    _check(scenario)
+    if scenario in BAD_RELEASES:
+        result = deploy_bad_release(scenario, stack)
+    elif scenario == "feature-store":
+        name = stack.container(FEATURE_STORE)
+        running = _container_running(name)
+        if running:
+            _docker("stop", "--time", "5", name)
+        result = {"changed": running, "detail": f"stopped container {name}" if running else f"{name} already stopped"}
+    else:
+        result = start_drift(stack)
+    return {"scenario": scenario, "action": "inject", "at": time.time(),
+            "mitigation_command": MITIGATION_COMMANDS[scenario], **result}
+
+
+def mitigate(scenario: str, stack: LocalStack) -> dict:
+    _check(scenario)
+    if scenario in BAD_RELEASES:
+        result = rollback_release(stack)
+        if scenario == "gpu-oom":
+            result.update(restart_gateway(stack))
+    elif scenario == "feature-store":
+        name = stack.container(FEATURE_STORE)
+        running = _container_running(name)
+        if not running:
+            _docker("start", name)
+        result = {"changed": not running, "detail": f"{name} already running" if running else f"started container {name}"}
+    else:
+        result = stop_drift(stack)
+    return {"scenario": scenario, "action": "mitigate", "at": time.time(), "command": MITIGATION_COMMANDS[scenario],
+            "description": MITIGATION_ACTIONS[scenario], **result}

@@ -1,0 +1,118 @@
+"""The log-based alerts, defined once; `alerts` (Grafana) and `loki_rules` (Loki ruler) render them.
+
+Both evaluators run the same LogQL expression against the same labels (written by the log shipper: `job="docker"`,
+`service`, `level`, see roles/promtail). Each copy carries `evaluator` (grafana | loki-ruler), so Alertmanager can
+inhibit the Grafana copy while the Loki ruler copy fires (the other labels are equal); either keeps alerting if the
+other evaluator is down.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Contract table (shared contract 1); alertstack.catalog.RUNBOOK_SLUGS is the machine-readable copy when present.
+_CONTRACT_SLUGS = {
+    "FeatureNotFoundErrors": "feature-store",
+    "ErrorLogRateSpike": "inference-errors",
+    "PIIInLogs": "pii-in-logs",
+    "LogIngestionOutage": "log-ingestion-outage",
+}
+
+# Redaction markers written by the log shipper's redaction stage (roles/promtail) in place of PII.
+REDACTION_MARKERS = ("[REDACTED-SSN]", "[REDACTED-CARD]", "[REDACTED-EMAIL]", "[REDACTED-PHONE]")
+
+# PII that reached Loki unredacted, or that the shipper redacted (both mean: the application logs PII).
+PII_LINE_REGEX = (r"\[REDACTED-(SSN|CARD|EMAIL|PHONE)\]"
+                  r"|\b\d{3}-\d{2}-\d{4}\b"
+                  r"|\b\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,4}\b"
+                  r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+@dataclass(frozen=True)
+class LogAlert:
+    name: str
+    expr: str             # LogQL metric query returning one series per alert instance
+    op: str               # comparison applied to expr: gt | lt
+    threshold: float
+    for_: str             # how long the condition must hold
+    severity: str
+    team: str
+    service: str
+    summary: str
+    description: str      # Prometheus-style template; `{{ $value }}` is the query result
+    dashboard_uid: str
+    no_data_alerts: bool = False   # does an empty result mean "alert" (Grafana noDataState)?
+    extra_labels: dict = field(default_factory=dict)
+
+    @property
+    def promql_op(self) -> str:
+        return {"gt": ">", "lt": "<"}[self.op]
+
+
+LOG_ALERTS: tuple[LogAlert, ...] = (
+    LogAlert(
+        name="FeatureNotFoundErrors",
+        expr='sum(count_over_time({job="docker", service="inference-gateway", level=~"warning|error"} '
+             '|= "FeatureNotFound" [5m]))',
+        op="gt", threshold=20, for_="5m", severity="warning", team="data", service="feature-store",
+        summary="FeatureNotFound errors in the inference gateway logs",
+        description="The inference gateway logged {{ $value }} FeatureNotFound errors in the last 5 minutes "
+                    "(threshold 20): features are missing from the feature store or their definitions changed.",
+        dashboard_uid="ml-monitoring",
+    ),
+    LogAlert(
+        name="ErrorLogRateSpike",
+        expr='sum(rate({job="docker", service="inference-gateway", level="error"}[5m]))',
+        op="gt", threshold=1, for_="10m", severity="warning", team="ml-platform", service="inference-gateway",
+        summary="Error log rate spike in the inference gateway",
+        description="The inference gateway logs {{ $value }} error lines per second over 5 minutes "
+                    "(threshold 1/s).",
+        dashboard_uid="inference-service",
+    ),
+    LogAlert(
+        name="PIIInLogs",
+        expr='sum(count_over_time({job="docker"} |~ `' + PII_LINE_REGEX + '` [10m]))',
+        op="gt", threshold=0, for_="0m", severity="critical", team="platform", service="logging",
+        summary="Personal data (PII) written to the logs",
+        description="{{ $value }} log lines in the last 10 minutes contained PII or a redaction marker: an "
+                    "application logs personal data (SSN, card number, e-mail, phone). Redaction masked what it "
+                    "recognised; find and fix the log statement.",
+        dashboard_uid="oncall-overview",
+    ),
+    LogAlert(
+        name="LogIngestionOutage",
+        expr='absent_over_time({job="docker", service="inference-gateway"}[10m])',
+        op="gt", threshold=0, for_="5m", severity="high", team="platform", service="logging",
+        summary="No logs from the inference gateway reach Loki",
+        description="Loki has received no log line from the inference gateway for 10 minutes: the log shipper, "
+                    "Loki ingestion or the gateway itself is down.",
+        dashboard_uid="oncall-overview",
+    ),
+)
+
+
+def runbook_slugs() -> dict[str, str]:
+    """alertname -> runbook slug, from alertstack.catalog when it exists, else the contract table."""
+    try:
+        from alertstack.catalog import RUNBOOK_SLUGS  # owned by the rules; the contract's machine-readable copy
+    except ImportError:
+        return dict(_CONTRACT_SLUGS)
+    return {name: RUNBOOK_SLUGS.get(name, slug) for name, slug in _CONTRACT_SLUGS.items()}
+
+
+def labels(alert: LogAlert, evaluator: str) -> dict[str, str]:
+    """Contract labels, plus `family` (= runbook slug, what Alertmanager's inhibitions compare, as on the
+    Prometheus rules) and `evaluator`."""
+    return {"severity": alert.severity, "team": alert.team, "service": alert.service,
+            "family": runbook_slugs()[alert.name], "evaluator": evaluator, **alert.extra_labels}
+
+
+def annotations(alert: LogAlert, runbooks_base_url: str, grafana_external_url: str,
+                value_template: str) -> dict[str, str]:
+    """Annotations with the contract's runbook_url and dashboard_url; value_template replaces `{{ $value }}`."""
+    slug = runbook_slugs()[alert.name]
+    return {
+        "summary": alert.summary,
+        "description": alert.description.replace("{{ $value }}", value_template),
+        "runbook_url": f"{runbooks_base_url.rstrip('/')}/{slug}.html",
+        "dashboard_url": f"{grafana_external_url.rstrip('/')}/d/{alert.dashboard_uid}",
+    }

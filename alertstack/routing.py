@@ -1,0 +1,306 @@
+"""Alertmanager routing: consistency checks, the routing matrix of the policy document, and config rendering.
+
+The policy lives in roles/alertmanager/defaults/main/policy.yml (variables alertmanager_route, alertmanager_receivers,
+alertmanager_inhibit_rules, alertmanager_time_intervals). `render_alertmanager_config` assembles alertmanager.yml
+from them exactly as roles/alertmanager/templates/alertmanager-config.j2 does, so tests can check it with amtool.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import jinja2
+import yaml
+
+from alertstack.paths import ROLES
+
+SECRETS_DIR = "/etc/alertmanager/secrets"
+TEMPLATES_GLOB = "/etc/alertmanager/templates/*.tmpl"
+ALERTMANAGER_DEFAULTS = ROLES / "alertmanager" / "defaults" / "main"
+
+# Fields that would hold a secret in clear text, and the *_file field to use instead (defect 1).
+CLEAR_SECRETS = {
+    "slack_api_url": "slack_api_url_file", "api_url": "api_url_file", "routing_key": "routing_key_file",
+    "service_key": "service_key_file", "auth_password": "auth_password_file",
+    "smtp_auth_password": "smtp_auth_password_file", "url": "url_file",
+}
+_INTEGRATIONS = ("slack_configs", "pagerduty_configs", "email_configs", "webhook_configs", "opsgenie_configs",
+                 "msteams_configs", "telegram_configs", "pushover_configs", "victorops_configs", "wechat_configs",
+                 "sns_configs", "webex_configs", "discord_configs", "msteamsv2_configs", "jira_configs",
+                 "rocketchat_configs", "incidentio_configs")
+
+
+class RoutingError(ValueError):
+    """A policy that cannot be rendered (e.g. a variable it needs is undefined)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading the role defaults the way Ansible does: `!unsafe` values are never templated.
+
+class Unsafe(str):
+    """A value tagged !unsafe in a vars file: passed through without Jinja templating."""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+
+
+def load_vars_file(path: str | Path) -> dict:
+    """A YAML vars file, with `!unsafe` strings kept as Unsafe."""
+    return yaml.load(Path(path).read_text(), Loader=_Loader) or {}  # noqa: S506 (SafeLoader subclass)
+
+
+def role_defaults(directory: Path = ALERTMANAGER_DEFAULTS) -> dict:
+    """All variables of a role's defaults/main/*.yml, merged in file-name order like Ansible."""
+    out: dict = {}
+    for path in sorted(Path(directory).glob("*.yml")):
+        out.update(load_vars_file(path))
+    return out
+
+
+def _render(value: Any, variables: dict, env: jinja2.Environment, depth: int = 0) -> Any:
+    if isinstance(value, Unsafe):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _render(v, variables, env, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, variables, env, depth) for v in value]
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if depth > 10:
+            raise RoutingError(f"variables nest too deeply while rendering {value!r}")
+        try:
+            result = env.from_string(value).render(_Lazy(variables, env, depth + 1))
+        except jinja2.UndefinedError as exc:
+            raise RoutingError(f"rendering {value!r}: {exc}") from exc
+        result = yaml.safe_load(result) if result.strip() in ("True", "False", "true", "false") else result
+        return _render(result, variables, env, depth + 1) if isinstance(result, str) and "{{" in result else result
+    return value
+
+
+class _Lazy(dict):
+    """Template context that renders a variable when a template reads it (Ansible's lazy templating)."""
+
+    def __init__(self, variables: dict, env: jinja2.Environment, depth: int):
+        super().__init__(variables)
+        self._env, self._depth, self._vars = env, depth, variables
+
+    def __getitem__(self, key):
+        return _render(self._vars[key], self._vars, self._env, self._depth)
+
+
+def render_variables(names: list[str], variables: dict | None = None) -> dict:
+    """The named alertmanager_* variables, from the role defaults overridden by `variables`, Jinja rendered."""
+    merged = {**role_defaults(), **(variables or {})}
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 (YAML, not HTML)
+    missing = [n for n in names if n not in merged]
+    if missing:
+        raise RoutingError(f"undefined variable(s): {', '.join(missing)}")
+    return {n: _render(merged[n], merged, env) for n in names}
+
+
+def render_alertmanager_config(variables: dict | None = None) -> dict:
+    """alertmanager.yml as a dict: the policy (role defaults, overridden by `variables`) plus global settings.
+
+    Mirrors roles/alertmanager/templates/alertmanager-config.j2: global = alertmanager_global + SMTP settings
+    (password from the secret file smtp_password), route = alertmanager_route + alertmanager_route_timing.
+    """
+    v = render_variables(["alertmanager_global", "alertmanager_smtp_smarthost", "alertmanager_smtp_from",
+                          "alertmanager_smtp_auth_username", "alertmanager_smtp_require_tls", "alertmanager_route",
+                          "alertmanager_route_timing", "alertmanager_inhibit_rules", "alertmanager_time_intervals",
+                          "alertmanager_receivers"], variables)
+    glob = {**(v["alertmanager_global"] or {}),
+            "smtp_smarthost": v["alertmanager_smtp_smarthost"],
+            "smtp_from": v["alertmanager_smtp_from"],
+            "smtp_auth_username": v["alertmanager_smtp_auth_username"],
+            "smtp_auth_password_file": f"{SECRETS_DIR}/smtp_password",
+            "smtp_require_tls": bool(v["alertmanager_smtp_require_tls"])}
+    return {
+        "global": glob,
+        "templates": [TEMPLATES_GLOB],
+        "route": {**v["alertmanager_route"], **(v["alertmanager_route_timing"] or {})},
+        "inhibit_rules": v["alertmanager_inhibit_rules"],
+        "time_intervals": v["alertmanager_time_intervals"],
+        "receivers": v["alertmanager_receivers"],
+    }
+
+
+def secret_files(config: dict) -> list[str]:
+    """Names of the files under SECRETS_DIR that the config references through *_file fields."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if str(key).endswith("_file") and isinstance(item, str) and item.startswith(SECRETS_DIR + "/"):
+                    found.add(item[len(SECRETS_DIR) + 1:])
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(config)
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks
+
+def iter_routes(route: dict, path: str = "route") -> Iterator[tuple[str, dict, int]]:
+    """(path, route, depth) of the route and all its children, depth-first in evaluation order."""
+    yield path, route, path.count(".routes[")
+    for i, child in enumerate(route.get("routes") or []):
+        yield from iter_routes(child, f"{path}.routes[{i}]")
+
+
+def _matchers(route: dict) -> list[str]:
+    out = list(route.get("matchers") or [])
+    out += [f'{k}="{v}"' for k, v in (route.get("match") or {}).items()]
+    out += [f'{k}=~"{v}"' for k, v in (route.get("match_re") or {}).items()]
+    return out
+
+
+def routing_errors(config: dict) -> list[str]:
+    """Problems of an alertmanager.yml (as a dict) that amtool does not report or reports late, as sentences.
+
+    Receivers referenced by routes that do not exist, duplicate receiver names, time intervals referenced but not
+    defined, inhibit rules without source or target, secrets in clear text instead of *_file fields (defect 1),
+    environment-variable placeholders (defect 1), and time-restricted routes that end the search (defect 6).
+    """
+    errors: list[str] = []
+    if not isinstance(config, dict):
+        return [f"the Alertmanager configuration must be a mapping, got {type(config).__name__}"]
+    receivers = config.get("receivers") or []
+    names = [r.get("name") for r in receivers if isinstance(r, dict)]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        errors.append(f"receiver {name!r} is defined {names.count(name)} times")
+    defined = set(names)
+    intervals = {t.get("name") for key in ("time_intervals", "mute_time_intervals")
+                 for t in (config.get(key) or []) if isinstance(t, dict)}
+    route = config.get("route")
+    if not isinstance(route, dict):
+        errors.append("route is missing")
+        route = {}
+    elif not route.get("receiver"):
+        errors.append("route (the root) has no receiver: it is the default for unmatched alerts")
+    used: set[str] = set()
+    for path, r, _ in iter_routes(route):
+        rec = r.get("receiver")
+        if rec:
+            used.add(rec)
+            if rec not in defined:
+                errors.append(f"{path}: receiver {rec!r} is not defined (defined: {', '.join(sorted(defined))})")
+        for key in ("active_time_intervals", "mute_time_intervals"):
+            for name in r.get(key) or []:
+                if name not in intervals:
+                    errors.append(f"{path}: {key} references {name!r}, which is not defined in time_intervals")
+        if path != "route" and (r.get("active_time_intervals") or r.get("mute_time_intervals")) \
+                and not r.get("continue"):
+            errors.append(f"{path}: a route with active/mute_time_intervals still matches when muted and ends the "
+                          f"search, so the alert is sent nowhere at those times; set continue: true and deliver "
+                          f"through another route")
+    for name in sorted(defined - used):
+        errors.append(f"receiver {name!r} is defined but no route uses it")
+    for i, rule in enumerate(config.get("inhibit_rules") or []):
+        if not (rule.get("source_matchers") or rule.get("source_match") or rule.get("source_match_re")):
+            errors.append(f"inhibit_rules[{i}] has no source matchers (it would let any alert inhibit)")
+        if not (rule.get("target_matchers") or rule.get("target_match") or rule.get("target_match_re")):
+            errors.append(f"inhibit_rules[{i}] has no target matchers (it would inhibit every alert)")
+    for section, node in [("global", config.get("global") or {})] + \
+            [(f"receiver {r.get('name')!r} {kind}[{j}]", c) for r in receivers if isinstance(r, dict)
+             for kind in _INTEGRATIONS for j, c in enumerate(r.get(kind) or [])]:
+        for key, value in (node or {}).items():
+            if key in CLEAR_SECRETS and key != "url" or (key == "url" and "webhook_configs" in section):
+                errors.append(f"{section}: {key} holds a secret in clear text; use {CLEAR_SECRETS[key]} "
+                              f"pointing at a file in {SECRETS_DIR}")
+    for path, value in _strings(config):
+        if re.search(r"\$\{?[A-Z_][A-Z0-9_]*\}?", value) and "{{" not in value:
+            errors.append(f"{path}: {value!r} looks like an environment variable; Alertmanager does not expand "
+                          f"them (use a *_file field)")
+    return errors
+
+
+def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The routing matrix of docs/alerting-policy.md
+
+def receiver_targets(receiver: dict) -> list[str]:
+    """Human-readable destinations of a receiver: Slack channels, PagerDuty, e-mail, webhooks."""
+    out = []
+    for c in receiver.get("slack_configs") or []:
+        out.append(f"Slack {c.get('channel', '(default channel)')}")
+    for _ in receiver.get("pagerduty_configs") or []:
+        out.append("PagerDuty (Events v2)")
+    for c in receiver.get("email_configs") or []:
+        out.append(f"e-mail {c.get('to')}")
+    for c in receiver.get("webhook_configs") or []:
+        name = (c.get("url_file") or c.get("url") or "").rsplit("/", 1)[-1]
+        out.append(f"webhook ({name})")
+    return out
+
+
+def routing_matrix(config: dict) -> str:
+    """Markdown table of the routing tree in evaluation order: what each route matches, where it delivers,
+    whether the search continues, and when it is active. Generated from the config, so the document cannot drift.
+    """
+    receivers = {r["name"]: r for r in config.get("receivers") or []}
+    lines = ["| # | matches | receiver | delivers to | then | when |",
+             "|---|---|---|---|---|---|"]
+    for n, (path, route, depth) in enumerate(iter_routes(config["route"])):
+        if path == "route":
+            match = "anything no route below matches (default)"
+        else:
+            match = ", ".join(f"`{m}`" for m in _matchers(route)) or "everything"
+        rec = route.get("receiver", "(inherited)")
+        targets = "; ".join(receiver_targets(receivers.get(rec, {}))) or "-"
+        then = "-" if path == "route" else ("continue" if route.get("continue") else "stop")
+        when = []
+        if route.get("active_time_intervals"):
+            when.append("only during " + ", ".join(route["active_time_intervals"]))
+        if route.get("mute_time_intervals"):
+            when.append("muted during " + ", ".join(route["mute_time_intervals"]))
+        number = "root" if path == "route" else ".".join(re.findall(r"\[(\d+)\]", path))
+        lines.append(_row([number, match, rec, targets, then, "; ".join(when) or "always"]))
+    return "\n".join(lines) + "\n"
+
+
+def _row(cells: list[str]) -> str:
+    """A Markdown table row; `|` inside a cell (regex alternations) is escaped."""
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def inhibition_table(config: dict) -> str:
+    """Markdown table of the inhibit rules."""
+    lines = ["| source (firing) | suppresses | when equal |", "|---|---|---|"]
+    for rule in config.get("inhibit_rules") or []:
+        src = ", ".join(f"`{m}`" for m in rule.get("source_matchers") or [])
+        tgt = ", ".join(f"`{m}`" for m in rule.get("target_matchers") or [])
+        lines.append(_row([src, tgt, ", ".join(rule.get("equal") or []) or "-"]))
+    return "\n".join(lines) + "\n"
+
+
+def update_document(text: str, config: dict) -> str:
+    """`text` (docs/alerting-policy.md) with its generated blocks (routing-matrix, inhibitions) replaced from config.
+
+    A block is `<!-- BEGIN name (comment) -->` ... `<!-- END name -->`; the test compares them with the config.
+    """
+    blocks = {"routing-matrix": routing_matrix(config), "inhibitions": inhibition_table(config)}
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
+        if not pattern.search(text):
+            raise RoutingError(f"the document has no block <!-- BEGIN {name} ... --> ... <!-- END {name} -->")
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(3), text)
+    return text

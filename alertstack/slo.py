@@ -1,0 +1,361 @@
+"""SLOs as data: validation, and generation of recording rules and multi-window multi-burn-rate alerts.
+
+An SLO (OpenSLO-like, see roles/prometheus/defaults/main/slos.yml):
+
+    name: inference-availability          # unique, [a-z0-9-]
+    service: inference-gateway
+    team: ml-platform
+    objective: 0.999                       # 0 < objective < 1
+    window: 30d                            # compliance window of the error budget
+    sli:                                   # availability: a bad-event counter and a total counter
+      type: availability
+      errors: inference_requests_total{job="inference-gateway",endpoint="/predict",status=~"5.."}
+      total: inference_requests_total{job="inference-gateway",endpoint="/predict"}
+    sli:                                   # latency: a classic histogram with a bucket boundary at the threshold
+      type: latency
+      histogram: inference_request_duration_seconds
+      selector: job="inference-gateway",endpoint="/predict"
+      threshold: 0.3                       # seconds; a request slower than this is bad
+    runbook: inference-errors              # optional runbook slug (default: the SLO name)
+    dashboard: slo-overview                # optional Grafana dashboard uid
+    alerts:                                # optional; default: the policy's two pages and one ticket
+      - name: InferenceErrorRateCritical
+        severity: critical
+        for: 2m
+        burn_rates: [{factor: 14.4, long: 1h, short: 5m}]
+
+Every ratio the alerts use is a recording rule `slo:sli_error:ratio_rate<window>` with labels slo, sli, service.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any
+
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+"""The rate windows that are recorded for every SLO; burn-rate alerts may only use these."""
+
+SLI_TYPES = ("availability", "latency")
+SEVERITIES = ("critical", "high", "warning", "info")
+TEAMS = ("ml-platform", "ai-infra", "platform", "data")
+
+# The policy's tiers (Google SRE Workbook, "Alerting on SLOs"): two page tiers, one ticket tier made of two windows.
+DEFAULT_TIERS = (
+    {"suffix": "critical", "severity": "critical", "for": "2m",
+     "burn_rates": [{"factor": 14.4, "long": "1h", "short": "5m"}]},
+    {"suffix": "high", "severity": "high", "for": "5m",
+     "burn_rates": [{"factor": 6, "long": "6h", "short": "30m"}]},
+    {"suffix": "slow", "severity": "warning", "for": "15m",
+     "burn_rates": [{"factor": 3, "long": "1d", "short": "2h"}, {"factor": 1, "long": "3d", "short": "6h"}]},
+)
+
+RECORD_PREFIX = "slo:sli_error:ratio_rate"
+RECORD_BUDGET = "slo:error_budget:remaining_ratio"
+RECORD_OBJECTIVE = "slo:objective:ratio"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_ALERT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_SELECTOR_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$", re.S)
+_DURATION_RE = re.compile(r"^([0-9]+)(m|h|d)$")
+_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+class SLOError(ValueError):
+    """A malformed SLO; the message names the SLO and the field."""
+
+
+def _seconds(duration: str) -> int:
+    m = _DURATION_RE.match(duration)
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+def format_le(threshold: float) -> str:
+    """The `le` label value of a bucket boundary as Prometheus 3 stores it (le="1" is normalised to "1.0").
+
+    Prometheus 3 formats float label values like Go's strconv.FormatFloat(f, 'g', -1, 64) and appends ".0" to
+    integers; Python's repr() is the same shortest round-trip form for the range of sensible thresholds.
+    """
+    f = float(threshold)
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    s = repr(f)
+    if "e" in s:
+        mantissa, exp = s.split("e")
+        mantissa = mantissa[:-2] if mantissa.endswith(".0") else mantissa
+        sign, digits = (exp[0], exp[1:]) if exp[0] in "+-" else ("+", exp)
+        s = f"{mantissa}e{sign}{int(digits):02d}"
+    return s
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name) if part)
+
+
+def _matchers(selector: str) -> str:
+    """`{a="b"}`, `a="b"` or `` -> `a="b"` (the inside of the braces)."""
+    s = selector.strip()
+    if s.startswith("{") and s.endswith("}"):
+        s = s[1:-1]
+    return s.strip().strip(",")
+
+
+def _with_matchers(metric: str, matchers: str, extra: str = "") -> str:
+    inner = ",".join(x for x in (matchers, extra) if x)
+    return f"{metric}{{{inner}}}" if inner else metric
+
+
+def _check_selector(slo: str, field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise SLOError(f"SLO {slo!r}: sli.{field} is missing (a metric selector such as "
+                       f"'inference_requests_total{{job=\"inference-gateway\"}}')")
+    if not _SELECTOR_RE.match(value.strip()):
+        raise SLOError(f"SLO {slo!r}: sli.{field} {value!r} is not a metric selector "
+                       f"(metric name, optionally followed by {{label matchers}})")
+    if value.count("{") != value.count("}") or value.count('"') % 2:
+        raise SLOError(f"SLO {slo!r}: sli.{field} {value!r} has unbalanced braces or quotes")
+
+
+def validate_slo(slo: Any, index: int = 0) -> dict:
+    """Check one SLO and return it normalised (defaults filled in); raise SLOError naming the SLO and field."""
+    if not isinstance(slo, dict):
+        raise SLOError(f"SLO #{index}: must be a mapping, got {type(slo).__name__}")
+    name = slo.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise SLOError(f"SLO #{index}: name {name!r} is missing or invalid (lower-case letters, digits, '-')")
+    known = {"name", "service", "team", "description", "objective", "window", "sli", "runbook", "dashboard",
+             "alerts", "labels"}
+    unknown = sorted(set(slo) - known)
+    if unknown:
+        raise SLOError(f"SLO {name!r}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    out = copy.deepcopy(slo)
+    for field in ("service", "team"):
+        if not isinstance(slo.get(field), str) or not slo[field].strip():
+            raise SLOError(f"SLO {name!r}: {field} is missing")
+    if slo["team"] not in TEAMS:
+        raise SLOError(f"SLO {name!r}: team {slo['team']!r} is not one of {', '.join(TEAMS)}")
+
+    objective = slo.get("objective")
+    if isinstance(objective, bool) or not isinstance(objective, (int, float)):
+        raise SLOError(f"SLO {name!r}: objective {objective!r} must be a number between 0 and 1 (e.g. 0.999)")
+    if not 0 < objective < 1:
+        raise SLOError(f"SLO {name!r}: objective {objective!r} must be > 0 and < 1 (e.g. 0.999 for 99.9 %)")
+    out["objective"] = float(objective)
+    out["budget"] = round(1 - float(objective), 12)
+
+    window = slo.get("window", "30d")
+    if not isinstance(window, str) or not re.match(r"^[0-9]+d$", window) or not 7 <= _seconds(window) / 86400 <= 90:
+        raise SLOError(f"SLO {name!r}: window {window!r} must be a number of days between 7d and 90d (e.g. 30d)")
+    out["window"] = window
+
+    sli = slo.get("sli")
+    if not isinstance(sli, dict):
+        raise SLOError(f"SLO {name!r}: sli is missing (a mapping with type: availability|latency)")
+    kind = sli.get("type")
+    if kind not in SLI_TYPES:
+        raise SLOError(f"SLO {name!r}: sli.type {kind!r} must be one of {', '.join(SLI_TYPES)}")
+    if kind == "availability":
+        allowed = {"type", "errors", "total"}
+        for field in ("errors", "total"):
+            _check_selector(name, field, sli.get(field))
+    else:
+        allowed = {"type", "histogram", "selector", "threshold"}
+        hist = sli.get("histogram")
+        if not isinstance(hist, str) or not _METRIC_RE.match(hist or ""):
+            raise SLOError(f"SLO {name!r}: sli.histogram {hist!r} must be the histogram's base metric name "
+                           f"(e.g. inference_request_duration_seconds)")
+        if hist.endswith(("_bucket", "_count", "_sum")):
+            raise SLOError(f"SLO {name!r}: sli.histogram {hist!r} must be the base name, without _bucket/_count/_sum")
+        selector = sli.get("selector", "")
+        if not isinstance(selector, str):
+            raise SLOError(f"SLO {name!r}: sli.selector must be a string of label matchers")
+        if "le=" in selector.replace(" ", ""):
+            raise SLOError(f"SLO {name!r}: sli.selector must not match on le; the threshold chooses the bucket")
+        threshold = sli.get("threshold")
+        if threshold is None:
+            raise SLOError(f"SLO {name!r}: sli.threshold is missing (seconds; must be a bucket boundary, e.g. 0.3)")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < math.inf:
+            raise SLOError(f"SLO {name!r}: sli.threshold {threshold!r} must be a positive number of seconds")
+        out["sli"]["threshold"] = float(threshold)
+        out["sli"]["selector"] = _matchers(selector)
+    extra = sorted(set(sli) - allowed)
+    if extra:
+        raise SLOError(f"SLO {name!r}: sli field(s) {', '.join(extra)} do not apply to type {kind} "
+                       f"(allowed: {', '.join(sorted(allowed))})")
+
+    for field in ("runbook", "dashboard"):
+        if field in slo and (not isinstance(slo[field], str) or not _NAME_RE.match(slo[field])):
+            raise SLOError(f"SLO {name!r}: {field} {slo[field]!r} must be a slug/uid ([a-z0-9-])")
+    out.setdefault("runbook", name)
+    out.setdefault("dashboard", "slo-overview")
+    labels = slo.get("labels", {})
+    if not isinstance(labels, dict) or any(k in ("severity", "team", "service", "slo", "sli") for k in labels):
+        raise SLOError(f"SLO {name!r}: labels must be a mapping and must not redefine severity/team/service/slo/sli")
+    out["labels"] = dict(labels)
+
+    alerts = slo.get("alerts")
+    if alerts is None:
+        alerts = [{"name": f"{_camel(name)}BurnRate{_camel(t['suffix'])}", "severity": t["severity"],
+                   "for": t["for"], "burn_rates": copy.deepcopy(t["burn_rates"])} for t in DEFAULT_TIERS]
+    if not isinstance(alerts, list) or not alerts:
+        raise SLOError(f"SLO {name!r}: alerts must be a non-empty list")
+    norm = []
+    for i, alert in enumerate(alerts):
+        where = f"SLO {name!r}: alerts[{i}]"
+        if not isinstance(alert, dict):
+            raise SLOError(f"{where} must be a mapping")
+        aname = alert.get("name")
+        if not isinstance(aname, str) or not _ALERT_RE.match(aname):
+            raise SLOError(f"{where}.name {aname!r} is missing or not a valid alert name")
+        where = f"SLO {name!r}: alert {aname}"
+        if alert.get("severity") not in SEVERITIES:
+            raise SLOError(f"{where}: severity {alert.get('severity')!r} must be one of {', '.join(SEVERITIES)}")
+        for_ = alert.get("for", "0m")
+        if not isinstance(for_, str) or not _DURATION_RE.match(for_):
+            raise SLOError(f"{where}: for {for_!r} must be a duration such as 2m")
+        rates = alert.get("burn_rates")
+        if not isinstance(rates, list) or not rates:
+            raise SLOError(f"{where}: burn_rates must be a non-empty list of {{factor, long, short}}")
+        for j, br in enumerate(rates):
+            bw = f"{where}: burn_rates[{j}]"
+            if not isinstance(br, dict):
+                raise SLOError(f"{bw} must be a mapping with factor, long, short")
+            factor = br.get("factor")
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+                raise SLOError(f"{bw}.factor {factor!r} must be a positive number")
+            if factor * out["budget"] >= 1:
+                raise SLOError(f"{bw}.factor {factor} can never fire: {factor} x budget {out['budget']} >= 100 %")
+            for w in ("long", "short"):
+                if br.get(w) not in WINDOWS:
+                    raise SLOError(f"{bw}.{w} window {br.get(w)!r} is not one of the recorded windows "
+                                   f"{', '.join(WINDOWS)}")
+            if _seconds(br["short"]) >= _seconds(br["long"]):
+                raise SLOError(f"{bw}: short window {br['short']} must be shorter than long window {br['long']}")
+        norm.append({"name": aname, "severity": alert["severity"], "for": for_,
+                     "burn_rates": [{"factor": float(b["factor"]), "long": b["long"], "short": b["short"]}
+                                    for b in rates]})
+    out["alerts"] = norm
+    return out
+
+
+def validate_slos(slos: Any) -> list[dict]:
+    """Validate a list of SLOs (unique names) and return them normalised; raise SLOError on the first problem."""
+    if slos is None:
+        return []
+    if not isinstance(slos, list):
+        raise SLOError(f"prometheus_slos must be a list of SLOs, got {type(slos).__name__}")
+    out = [validate_slo(s, i) for i, s in enumerate(slos)]
+    seen: dict[str, int] = {}
+    alert_keys: set[tuple[str, str]] = set()
+    for s in out:
+        if s["name"] in seen:
+            raise SLOError(f"SLO {s['name']!r}: name is used twice (SLO #{seen[s['name']]} and another)")
+        seen[s["name"]] = 1
+        for a in s["alerts"]:
+            key = (a["name"], s["service"])
+            if key in alert_keys:
+                raise SLOError(f"SLO {s['name']!r}: alert {a['name']} is defined twice for service {s['service']}")
+            alert_keys.add(key)
+    return out
+
+
+def _num(x: float) -> str:
+    """A float as PromQL literal, without binary noise (0.0144, not 0.014400000000000001)."""
+    return repr(round(x, 12))
+
+
+def bad_ratio_expr(slo: dict, window: str) -> str:
+    """PromQL of the ratio of bad events over `window` for a validated SLO."""
+    sli = slo["sli"]
+    if sli["type"] == "availability":
+        errors = f"sum(rate({sli['errors'].strip()}[{window}]))"
+        total = f"sum(rate({sli['total'].strip()}[{window}]))"
+        return f"({errors} or vector(0))\n/\n{total}"
+    hist, sel = sli["histogram"], sli["selector"]
+    count = f"sum(rate({_with_matchers(hist + '_count', sel)}[{window}]))"
+    good = f"sum(rate({_with_matchers(hist + '_bucket', sel, 'le=' + chr(34) + format_le(sli['threshold']) + chr(34))}[{window}]))"
+    return f"(\n  {count}\n  -\n  {good}\n)\n/\n{count}"
+
+
+def _labels(slo: dict) -> dict:
+    return {"slo": slo["name"], "sli": slo["sli"]["type"], "service": slo["service"]}
+
+
+def _selector(slo: dict) -> str:
+    return f'{{slo="{slo["name"]}"}}'
+
+
+def _describe_sli(slo: dict) -> str:
+    if slo["sli"]["type"] == "latency":
+        return f"requests took longer than {format_le(slo['sli']['threshold'])} s"
+    return "requests failed"
+
+
+def _alert_rule(slo: dict, alert: dict) -> dict:
+    budget = slo["budget"]
+    conds = []
+    for br in alert["burn_rates"]:
+        thr = _num(br["factor"] * budget)
+        conds.append(f"(\n  {RECORD_PREFIX}{br['long']}{_selector(slo)} > {thr}\nand\n"
+                     f"  {RECORD_PREFIX}{br['short']}{_selector(slo)} > {thr}\n)")
+    expr = "\nor\n".join(conds)
+    first = alert["burn_rates"][0]
+    objective_pct = f"{round(slo['objective'] * 100, 6):g} %"
+    tiers = "; ".join(f"{b['factor']:g}x over {b['long']} and {b['short']} (error ratio > "
+                      f"{round(b['factor'] * budget * 100, 6):g} %)" for b in alert["burn_rates"])
+    hours_to_exhaust = _seconds(slo["window"]) / 3600 / first["factor"]
+    burn_query = (f'{{{{ with query "{RECORD_PREFIX}{first["long"]}{{slo=\\"{slo["name"]}\\"}} / {_num(budget)}" }}}}'
+                  f'{{{{ . | first | value | printf "%.1f" }}}}{{{{ end }}}}')
+    longs = " or ".join(b["long"] for b in alert["burn_rates"])
+    description = (
+        f"{{{{ $value | humanizePercentage }}}} of {slo['service']} {_describe_sli(slo)} over the last "
+        f"{longs} (SLO {slo['name']}: {objective_pct} over {slo['window']}, error budget "
+        f"{round(budget * 100, 6):g} %). The {first['long']} burn rate is {burn_query}x; this alert fires above "
+        f"{tiers}. At {first['factor']:g}x the whole {slo['window']} budget is spent in about "
+        f"{hours_to_exhaust:.0f} hours."
+    )
+    what = "latency" if slo["sli"]["type"] == "latency" else "error"
+    summary = (f"{slo['service']}: {what} budget of SLO {slo['name']} burning at >= {first['factor']:g}x "
+               f"({{{{ $value | humanizePercentage }}}} bad over {first['long']})")
+    labels = {"severity": alert["severity"], "team": slo["team"], **_labels(slo), **slo["labels"]}
+    rule = {"alert": alert["name"], "expr": expr}
+    if alert["for"] not in ("0m", "0h", "0d"):
+        rule["for"] = alert["for"]
+    rule["labels"] = labels
+    rule["annotations"] = {"summary": summary, "description": description,
+                           "runbook": slo["runbook"], "dashboard": slo["dashboard"]}
+    return rule
+
+
+def slo_rule_groups(slo: dict) -> list[dict]:
+    """Prometheus rule groups of one validated SLO: ratios + alerts (30s), and the error budget (5m)."""
+    labels = _labels(slo)
+    recordings = [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
+                  for w in WINDOWS]
+    budget = [
+        {"record": RECORD_OBJECTIVE, "expr": f"vector({_num(slo['objective'])})", "labels": dict(labels)},
+        {"record": f"{RECORD_PREFIX}{slo['window']}", "expr": bad_ratio_expr(slo, slo["window"]),
+         "labels": dict(labels)},
+        {"record": RECORD_BUDGET,
+         "expr": f"1 - {RECORD_PREFIX}{slo['window']}{_selector(slo)} / {_num(slo['budget'])}",
+         "labels": dict(labels)},
+    ]
+    alerts = [_alert_rule(slo, a) for a in slo["alerts"]]
+    # Recordings and the alerts that read them share one group: rules of a group run in order, so an alert always
+    # sees this evaluation's ratios (separate groups run independently and may read the previous evaluation's).
+    return [
+        {"name": f"slo:{slo['name']}", "interval": "30s", "rules": recordings + alerts},
+        {"name": f"slo:{slo['name']}:budget", "interval": "5m", "rules": budget},
+    ]
+
+
+def detection_time_seconds(objective: float, factor: float, long_window: str, bad_ratio: float) -> float:
+    """Time until the long window's error ratio crosses factor x budget, from a steady bad ratio (defect 4).
+
+    detection = (1 - SLO) x burn x window / bad-ratio; infinite when the bad ratio cannot reach the threshold.
+    """
+    threshold = (1 - objective) * factor
+    if bad_ratio <= threshold:
+        return math.inf
+    return threshold * _seconds(long_window) / bad_ratio

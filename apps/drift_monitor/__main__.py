@@ -1,0 +1,3 @@
+from drift_monitor.server import main
+
+main()

@@ -1,0 +1,3 @@
+from feature_store.server import main
+
+main()

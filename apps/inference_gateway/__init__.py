@@ -1,0 +1,1 @@
+"""Demo inference gateway: the fraud model behind POST /predict, with Prometheus metrics and JSON logs."""

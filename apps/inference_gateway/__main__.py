@@ -1,0 +1,3 @@
+from inference_gateway.server import main
+
+main()

@@ -1,0 +1,3 @@
+from notification_sink.server import main
+
+main()

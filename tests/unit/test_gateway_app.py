@@ -1,0 +1,202 @@
+"""The demo inference gateway and feature store as real processes on loopback ports."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import yaml
+
+from demo_processes import free_port, http, start_feature_store, start_gateway
+
+CONTRACT_METRICS = [
+    "inference_requests_total", "inference_request_duration_seconds_bucket", "model_load_errors_total",
+    "feature_fetch_total", "feature_fetch_errors_total", "feature_missing_total",
+    "inference_gpu_utilization_percent", "inference_gpu_memory_used_bytes", "inference_gpu_memory_total_bytes",
+    "model_performance_metric", "model_fairness_metric", "inference_input_validation_failures_total",
+]
+
+
+def write_release(path, **values):
+    values.setdefault("base_latency_ms", 1)
+    tmp = path.with_name(".release.tmp")
+    tmp.write_text(yaml.safe_dump(values))
+    tmp.replace(path)
+
+
+def deploy(url, path, version, **values):
+    """Write a release and wait until the gateway serves it (it polls the file every second)."""
+    write_release(path, version=version, **values)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if http("GET", f"{url}/healthz")[1].get("version") == version:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"gateway did not load release {version}")
+
+
+def metric(text, name, **labels):
+    """Value of one sample of the exposition text (0.0 when absent)."""
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return 0.0
+
+
+def predict(url, user="u1", **features):
+    return http("POST", f"{url}/predict", {"user_id": user, "features": features})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    release = tmp / "release.yml"
+    write_release(release, version="1.0.0")
+    store, store_url = start_feature_store(tmp)
+    gateway, url = start_gateway(tmp, release, store_url)
+    yield {"url": url, "release": release, "gateway": gateway, "store_url": store_url, "tmp": tmp}
+    gateway.stop()
+    store.stop()
+
+
+def test_predict_uses_feature_store_and_exports_every_contract_metric(demo):
+    url = demo["url"]
+    deploy(url, demo["release"], "1.0.1")
+    status, stored = http("GET", f"{demo['store_url']}/features/u1")
+    assert status == 200 and stored["features"]["account_balance"] > 0
+    status, body = predict(url, "u1", user_age=25)
+    assert status == 200, body
+    assert 0 < body["fraud_probability"] < 1 and body["model"] == "fraud_detection" and body["release"] == "1.0.1"
+    for i in range(120):  # enough predictions in both fairness groups
+        assert predict(url, f"u{i}", user_age=30 + i % 20)[0] == 200
+    assert predict(url, "nobody-known", user_age=30)[0] == 422       # no stored balance: missing feature
+    assert predict(url, "u2", user_age=300)[0] == 422                 # out of range
+    assert http("POST", f"{url}/predict", b"{not json")[0] == 400
+
+    text = http("GET", f"{url}/metrics")[1]
+    missing = [m for m in CONTRACT_METRICS if not re.search(rf"^{m}[{{ ]", text, re.M)]
+    assert not missing, f"metrics missing from /metrics: {missing}"
+    assert 'inference_request_duration_seconds_bucket{endpoint="/predict",le="0.3",model="fraud_detection"}' in text
+    assert 'le="0.2"' in text
+    assert metric(text, "inference_requests_total", status="200") >= 121
+    assert metric(text, "inference_requests_total", status="422") >= 2
+    assert metric(text, "feature_missing_total", feature="account_balance") >= 1
+    assert metric(text, "inference_input_validation_failures_total", reason="out_of_range") >= 1
+    assert metric(text, "inference_input_validation_failures_total", reason="malformed_json") >= 1
+    assert metric(text, "feature_fetch_total") >= 123
+    assert 0.75 < metric(text, "model_performance_metric", metric="auc_roc") < 0.9
+    parity_a = metric(text, "model_fairness_metric", metric="demographic_parity", group="A")
+    parity_b = metric(text, "model_fairness_metric", metric="demographic_parity", group="B")
+    assert 0 <= parity_a <= 1 and 0 <= parity_b <= 1
+    assert metric(text, "inference_gpu_memory_total_bytes", gpu="0") > metric(text, "inference_gpu_memory_used_bytes",
+                                                                              gpu="0") > 0
+
+
+def test_bad_release_with_error_ratio_answers_5xx_and_logs_json_errors(demo):
+    url = demo["url"]
+    deploy(url, demo["release"], "1.0.2", error_ratio=1.0)
+    before = metric(http("GET", f"{url}/metrics")[1], "inference_requests_total", status="500")
+    statuses = [predict(url, f"u{i}", user_age=40)[0] for i in range(10)]
+    assert statuses == [500] * 10
+    after = metric(http("GET", f"{url}/metrics")[1], "inference_requests_total", status="500")
+    assert after - before == 10
+    records = demo["gateway"].lines()  # every line parses as JSON
+    errors = [r for r in records if r["level"] == "error" and r.get("status") == 500]
+    assert len(errors) >= 10
+    assert {"ts", "level", "service", "message", "request_id"} <= set(errors[-1])
+    assert errors[-1]["service"] == "inference-gateway" and errors[-1]["request_id"]
+    deploy(url, demo["release"], "1.0.3")
+    assert predict(url, "u1", user_age=40)[0] == 200
+
+
+def test_latency_release_moves_requests_above_the_0_3s_bucket(demo):
+    url = demo["url"]
+    deploy(url, demo["release"], "1.0.4", added_latency_ms=350)
+    text = http("GET", f"{url}/metrics")[1]
+    fast, count = (metric(text, "inference_request_duration_seconds_bucket", le="0.3"),
+                   metric(text, "inference_request_duration_seconds_count"))
+    start = time.monotonic()
+    for i in range(3):
+        assert predict(url, f"u{i}", user_age=40)[0] == 200
+    assert time.monotonic() - start >= 1.05
+    text = http("GET", f"{url}/metrics")[1]
+    assert metric(text, "inference_request_duration_seconds_count") - count == 3
+    assert metric(text, "inference_request_duration_seconds_bucket", le="0.3") == fast
+    deploy(url, demo["release"], "1.0.5")
+
+
+def test_logging_outage_release_silences_logs_and_refused_release_keeps_the_running_one(demo):
+    url, gw = demo["url"], demo["gateway"]
+    deploy(url, demo["release"], "1.0.6", log_output="none")
+    time.sleep(0.2)
+    count = len(gw.raw_lines())
+    for i in range(5):
+        assert predict(url, f"u{i}", user_age=40)[0] == 200
+    time.sleep(0.2)
+    assert len(gw.raw_lines()) == count
+    deploy(url, demo["release"], "1.0.7")
+    predict(url, "u1", user_age=40)
+    time.sleep(0.2)
+    assert len(gw.raw_lines()) > count
+
+    write_release(demo["release"], version="9.9.9", error_ratio=2)
+    time.sleep(2.5)
+    assert http("GET", f"{url}/healthz")[1]["version"] == "1.0.7"
+    assert any("error_ratio must be within [0, 1]" in r["message"] for r in gw.lines())
+
+
+def test_unknown_model_counts_a_load_error_and_keeps_serving(demo):
+    url = demo["url"]
+    deploy(url, demo["release"], "1.0.8", model_name="fraud_detection_v9")
+    text = http("GET", f"{url}/metrics")[1]
+    assert metric(text, "model_load_errors_total", model="fraud_detection_v9") == 1
+    assert predict(url, "u1", user_age=40)[1]["model"] == "fraud_detection"
+    deploy(url, demo["release"], "1.0.9")
+
+
+def test_feature_store_down_fails_requests_and_counts_fetch_errors(tmp_path):
+    release = tmp_path / "release.yml"
+    write_release(release, version="1.0.0")
+    gateway, url = start_gateway(tmp_path, release, f"http://127.0.0.1:{free_port()}")
+    try:
+        status, body = predict(url, "u1", user_age=40, account_balance=100)
+        assert status == 503 and "FeatureNotFound" in body["error"]
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "feature_fetch_errors_total") == 1 == metric(text, "feature_fetch_total")
+        assert metric(text, "inference_requests_total", status="503") == 1
+        assert any(r["level"] == "error" and "FeatureNotFound" in r["message"] for r in gateway.lines())
+        deploy(url, release, "1.0.1", feature_fallback=True)  # degraded mode serves from request features
+        assert predict(url, "u1", user_age=40, account_balance=100)[0] == 200
+    finally:
+        gateway.stop()
+
+
+def test_gpu_memory_leak_ends_in_oom_and_only_a_restart_frees_it(tmp_path):
+    store, store_url = start_feature_store(tmp_path)
+    release = tmp_path / "release.yml"
+    write_release(release, version="1.0.0")
+    env = {"GPU_TOTAL_MIB": "1024", "GPU_BASELINE_MIB": "512"}
+    gateway, url = start_gateway(tmp_path, release, store_url, **env)
+    try:
+        assert predict(url, "u1", user_age=40)[0] == 200
+        deploy(url, release, "1.0.1", gpu_memory_leak_mb_per_s=2000)
+        time.sleep(0.5)
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "inference_gpu_memory_used_bytes") == metric(text, "inference_gpu_memory_total_bytes")
+        status, body = predict(url, "u1", user_age=40)
+        assert status == 500 and "out of memory" in body["error"]
+        assert any("CUDA out of memory" in r["message"] for r in gateway.lines())
+        deploy(url, release, "1.0.0")  # rollback stops the leak but does not free the memory
+        assert predict(url, "u1", user_age=40)[0] == 500
+    finally:
+        gateway.stop()
+    gateway, url = start_gateway(tmp_path, release, store_url, **env)  # the restart
+    try:
+        assert predict(url, "u1", user_age=40)[0] == 200
+    finally:
+        gateway.stop()
+        store.stop()

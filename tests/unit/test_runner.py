@@ -1,0 +1,101 @@
+"""alertstack.drills.runner: the pieces a drill decides with, against a real notification sink (in-process)."""
+import json
+import sys
+import threading
+import time
+import urllib.request
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from alertstack.drills import channels, runner, scenarios
+from alertstack.localstack import LocalStack
+from alertstack.paths import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "apps"))
+from notification_sink.server import Sink, make_handler  # noqa: E402
+
+
+@pytest.fixture
+def sink_stack():
+    """The real notification sink on a random 127.0.0.1 port, as the sink of a LocalStack."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(Sink(None)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LocalStack(sink_url=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _post(stack, path, body):
+    req = urllib.request.Request(stack.sink_url + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read() or b"null") if path.startswith("/pagerduty") else None
+
+
+def test_notifications_about_finds_templated_pagerduty_events_and_their_resolve(sink_stack):
+    since = time.time() - 1
+    # The policy's PagerDuty description names the alert without "[FIRING:1]"; the sink cannot attribute it.
+    trigger = _post(sink_stack, "/pagerduty/v2/enqueue", {
+        "routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "abc123",
+        "payload": {"summary": "InferenceLatencyBurnRateCritical on inference-gateway: latency budget burning",
+                    "source": "alertmanager", "severity": "critical"}})
+    assert trigger["dedup_key"] == "abc123"
+    _post(sink_stack, "/pagerduty/v2/enqueue", {"routing_key": "k" * 32, "event_action": "resolve",
+                                                "dedup_key": "abc123"})
+    _post(sink_stack, "/slack/ai-infra-incidents",
+          {"text": "[FIRING:1] InferenceLatencyBurnRateHigh (high, inference-gateway)"})  # another alert
+    found = runner.notifications_about(sink_stack, "InferenceLatencyBurnRateCritical", since=since, status="firing")
+    assert [(m["kind"], m["channel"]) for m in found] == [("pagerduty", "events-v2")]
+    # The resolve event carries only the dedup key: attributed through the trigger's key, not otherwise.
+    assert runner.notifications_about(sink_stack, "InferenceLatencyBurnRateCritical", since=since,
+                                      status="resolved") == []
+    resolved = runner.notifications_about(sink_stack, "InferenceLatencyBurnRateCritical", since=since,
+                                          status="resolved", dedup_keys={"abc123"})
+    assert len(resolved) == 1 and resolved[0]["payload"]["event_action"] == "resolve"
+    # A name that is a prefix of another is not a match.
+    assert runner.notifications_about(sink_stack, "InferenceLatencyBurnRate", since=since) == []
+
+
+def test_predicted_bound_uses_the_deployed_rule():
+    sc = scenarios.get("latency")
+    deployed = {"query": "slo:sli_error:ratio_rate1h > 0.0144", "for_s": 120.0, "evaluation_interval_s": 30.0,
+                "recording_interval_s": 30.0, "labels": {}}
+    timing = {"scrape_interval_s": 5.0, "evaluation_interval_s": 5.0, "group_wait_s": 10.0}
+    b = runner.predicted_bound(sc, timing, deployed)
+    assert b.total_s == pytest.approx(51.84 + 5 + 30 + 30 + 120 + 10)
+    fs = runner.predicted_bound(scenarios.get("feature-store"), timing,
+                                {"query": 'up{job="feature-store"} == 0', "for_s": 120.0,
+                                 "evaluation_interval_s": 30.0, "recording_interval_s": 0.0, "labels": {}})
+    assert fs.total_s == 5 + 30 + 120 + 10
+
+
+def test_expected_delivery_falls_back_to_the_scenario_without_a_deployed_config():
+    sc = scenarios.get("errors")
+    exp = runner.expected_delivery(sc, None, {"alertname": sc.alertname}, time.time(), time.time() + 60)
+    assert exp.required == [tuple(c) for c in sc.channels]
+    assert ("webhook", None) in exp.optional
+
+
+def test_key_metric_of_slo_scenarios_is_the_slos_bad_ratio():
+    q = runner.key_metric_query(scenarios.get("latency"))
+    assert 'le="0.3"' in q and "[1m]" in q
+    assert runner.key_metric_query(scenarios.get("feature-store")) == 'up{job="feature-store"}'
+
+
+def test_every_scenario_has_a_fault_and_a_mitigation():
+    from alertstack import faults
+    assert set(scenarios.SCENARIOS) == set(faults.SCENARIOS)
+    assert set(scenarios.SCENARIOS) <= set(faults.MITIGATION_COMMANDS)
+    with pytest.raises(KeyError, match="known: latency"):
+        scenarios.get("nope")
+
+
+def test_channel_names():
+    assert runner._chan(("webhook", None)) == "webhook (any)"
+    assert runner._chan(("slack", "ai-infra-incidents")) == "slack #ai-infra-incidents"
+    assert channels.channel_matches(("pagerduty", "events-v2"), ("pagerduty", "events-v2"))
