@@ -77,10 +77,97 @@ def test(c, k="", m=""):
 
 
 @task
+def docs(c):
+    """Regenerate the routing matrix and inhibition table in docs/alerting-policy.md from the Alertmanager config."""
+    from alertstack import routing
+    doc = REPO / "docs" / "alerting-policy.md"
+    doc.write_text(routing.update_document(doc.read_text(), routing.render_alertmanager_config()))
+    print(f"updated {doc}")
+
+
+@task
 def bench(c):
     """Print deploy timings: cold deploy (images present) and warm re-run."""
     import subprocess
     _exit(subprocess.call([sys.executable, str(REPO / "benchmarks" / "deploy_time.py")], cwd=REPO))
 
 
-ns = Collection(up, down, deploy, render, smoke, lint, test, bench)
+def _local_stack():
+    from alertstack import endpoints
+    from alertstack.localstack import LocalStack
+    ep = endpoints.for_env("local")
+    return LocalStack(prometheus_url=ep.prometheus_url, alertmanager_url=ep.alertmanager_url,
+                      sink_url=ep.sink_url or LocalStack.sink_url, auth=ep.auth)
+
+
+@task(positional=["scenario"], help={
+    "scenario": "latency, errors, feature-store, drift, gpu-oom or logging-outage",
+    "interactive": "pause at each step for a human to follow the runbook"})
+def drill(c, scenario, interactive=False):
+    """Run an incident drill end to end on the local stack and write incidents/<id>/."""
+    from alertstack.drills.runner import run_drill
+    result = run_drill(scenario, _local_stack(), interactive=interactive, out_dir=REPO / "incidents")
+    _exit(0 if result.passed else 1)
+
+
+@task(positional=["action"], iterable=["matcher"], help={
+    "action": "add, list or expire",
+    "matcher": "label matcher, repeatable: name=value, name!=value, name=~regex, name!~regex (add)",
+    "duration": "how long the silence lasts, e.g. 30m, 2h (add)",
+    "comment": "why (add; required)", "author": "who (add; required)",
+    "id": "silence id (expire)", "env": "environment (default local)",
+    "state": "list filter: active, pending, expired or all"})
+def silence(c, action, matcher=None, duration="", comment="", author="", id="", env="local", state="active"):
+    """Manage Alertmanager silences. Credentials come from the environment or the vault, never from arguments."""
+    from alertstack import endpoints, silences
+    url = endpoints.for_env(env).alertmanager_url
+    auth = silences.credentials(env)
+    try:
+        if action == "add":
+            print(silences.add(url, matcher or [], duration, comment, author, auth=auth))
+        elif action == "list":
+            for item in silences.list_silences(url, auth=auth, state=None if state == "all" else state):
+                print(silences.format_silence(item))
+        elif action == "expire":
+            silences.expire(url, id, auth=auth)
+            print(f"expired {id}")
+        else:
+            raise silences.SilenceError(f"unknown action {action!r}: use add, list or expire")
+    except silences.SilenceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+@task(help={"service": "value of the service label to silence", "duration": "e.g. 2h",
+            "author": "who (default: $USER)", "env": "environment (default local)"})
+def maintenance(c, service, duration, author="", env="local"):
+    """Silence every alert of one service for a scheduled maintenance window."""
+    import getpass
+    from alertstack import endpoints, silences
+    try:
+        sid = silences.maintenance(endpoints.for_env(env).alertmanager_url, service, duration,
+                                   author or getpass.getuser(), auth=silences.credentials(env))
+    except silences.SilenceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(sid)
+
+
+@task(positional=["action"], help={"action": "inject, mitigate or rollback",
+                                   "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage"})
+def fault(c, action, scenario=""):
+    """Inject a drill fault into the local demo platform, or mitigate it (rollback = restore the previous release)."""
+    from alertstack import faults
+    stack = _local_stack()
+    if action == "inject":
+        print(faults.inject(scenario, stack))
+    elif action == "mitigate":
+        print(faults.mitigate(scenario, stack))
+    elif action == "rollback":
+        print(faults.mitigate(scenario, stack) if scenario else faults.rollback_release(stack))
+    else:
+        print(f"error: unknown action {action!r}: use inject, mitigate or rollback", file=sys.stderr)
+        raise SystemExit(2)
+
+
+ns = Collection(up, down, deploy, render, smoke, lint, test, docs, bench, drill, silence, maintenance, fault)

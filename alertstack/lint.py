@@ -28,6 +28,11 @@ def check_rendered_host(root: Path) -> list[str]:
         res = tools.amtool(["check-config", "/etc/alertmanager/alertmanager.yml"], {am: "/etc/alertmanager"})
         if not res.ok:
             problems.append(f"{am}/alertmanager.yml: {res.output}")
+    from alertstack.grafana import rendered, validate
+    found, exprs = rendered.check_stack_root(root)
+    problems += found
+    if exprs:
+        problems += validate.check_promql(exprs)
     return problems
 
 

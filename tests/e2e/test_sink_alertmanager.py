@@ -38,7 +38,7 @@ receivers:
     slack_configs:
       - {{api_url: "http://127.0.0.1:{http}/slack/ml-team", channel: "#ml-team", send_resolved: true}}
     pagerduty_configs:
-      - {{routing_key: 0123456789abcdef0123456789abcdef, url: "http://127.0.0.1:{http}/pagerduty/v2/enqueue",
+      - {{routing_key: test-routing-key-for-the-sink-0001, url: "http://127.0.0.1:{http}/pagerduty/v2/enqueue",
          send_resolved: true}}
     webhook_configs:
       - {{url: "http://127.0.0.1:{http}/webhook/oncall", send_resolved: true}}
@@ -88,7 +88,7 @@ def test_alertmanager_notifications_arrive_parsed_on_every_channel(tmp_path):
                                   kind=kind, alertname="SinkProbeAlert")
             assert got, f"no resolved {kind} message: {client.messages(sink_url, kind=kind)}"
         (page,) = client.messages(sink_url, kind="pagerduty", status="firing")
-        assert page["payload"]["routing_key"] == "*" * 28 + "cdef"
+        assert page["payload"]["routing_key"] == "*" * 30 + "0001"
         assert client.messages(sink_url, kind="slack")[0]["channel"] == "ml-team"
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)

@@ -1,0 +1,90 @@
+"""Rendering and validation of every environment: what each host would get, checked by promtool and amtool."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from alertstack import ansible, lint, render
+from alertstack.paths import INVENTORIES
+
+ENVS = ["local", "staging", "production"]
+
+
+def _hosts(env: str) -> dict:
+    return ansible.inventory_vars(env)
+
+
+def test_every_environment_renders_every_host(rendered_envs):
+    for env in ENVS:
+        inventory = _hosts(env)
+        hosts = set(inventory["_meta"]["hostvars"])
+        assert set(rendered_envs[env]) == hosts, env
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("env", ENVS)
+def test_rendered_configs_pass_the_components_own_checkers(rendered_envs, env):
+    problems = []
+    for host, root in rendered_envs[env].items():
+        problems += lint.check_rendered_host(root)
+    assert problems == []
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_every_host_is_scraped_and_every_alertmanager_gets_alerts(rendered_envs, env):
+    inventory = _hosts(env)
+    hostvars = inventory["_meta"]["hostvars"]
+    monitoring = inventory["monitoring"]["hosts"]
+    for host in monitoring:
+        config = yaml.safe_load((rendered_envs[env][host] / "prometheus" / "prometheus.yml").read_text())
+        jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+        node_targets = {t for sc in jobs["node"]["static_configs"] for t in sc["targets"]}
+        assert node_targets == {f"{hostvars[h]['ansible_host']}:9100" for h in hostvars}
+        am_targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+        assert sorted(am_targets) == sorted(f"{hostvars[h]['ansible_host']}:9093" for h in monitoring)
+        assert config["alerting"]["alertmanagers"][0]["basic_auth"]["password_file"].startswith("/etc/prometheus/")
+
+
+def test_production_alertmanagers_form_a_cluster(rendered_envs):
+    inventory = _hosts("production")
+    monitoring = inventory["monitoring"]["hosts"]
+    assert len(monitoring) == 2
+    for host in monitoring:
+        compose = (rendered_envs["production"][host] / "compose" / "alertmanager.yml").read_text()
+        others = [inventory["_meta"]["hostvars"][h]["ansible_host"] for h in monitoring if h != host]
+        for peer in others:
+            assert f"--cluster.peer={peer}:9094" in compose
+
+
+def test_only_monitoring_hosts_get_monitoring_services(rendered_envs):
+    inventory = _hosts("production")
+    for host, root in rendered_envs["production"].items():
+        compose = {p.stem for p in (root / "compose").glob("*.yml")}
+        assert "node-exporter" in compose
+        if host in inventory["monitoring"]["hosts"]:
+            assert {"prometheus", "alertmanager"} <= compose
+        else:
+            assert not {"prometheus", "alertmanager"} & compose
+
+
+def test_production_uses_pinned_upstream_images(rendered_envs):
+    for host, root in rendered_envs["production"].items():
+        for compose_file in (root / "compose").glob("*.yml"):
+            for name, service in yaml.safe_load(compose_file.read_text())["services"].items():
+                image = service["image"]
+                assert ":" in image and not image.endswith(":latest"), f"{host}/{name}: {image}"
+
+
+def test_render_touches_no_host_and_writes_under_the_output_only(tmp_path):
+    """Rendering production (SSH hosts that do not exist) succeeds: nothing connects anywhere."""
+    target = render.render("staging", tmp_path)
+    assert (target / "stg-monitoring-01").is_dir()
+    assert all(str(p).startswith(str(tmp_path)) for p in target.rglob("*"))
+
+
+def test_bad_slo_fails_rendering_before_any_host_with_a_clear_message(tmp_path):
+    run = ansible.playbook("staging", playbook="playbooks/preflight.yml",
+                           extra_vars={"prometheus_slos": [{"name": "broken", "service": "x", "sli": "availability",
+                                                            "objective": 1.5}]}, echo=False)
+    assert not run.ok
+    assert "prometheus_slos" in run.output and "objective" in run.output
