@@ -19,6 +19,7 @@ class Endpoints:
     prometheus_url: str
     alertmanager_url: str
     sink_url: str | None
+    gateway_url: str | None
     auth: tuple[str, str] | None
 
     def requests_auth(self):
@@ -48,5 +49,6 @@ def for_env(env: str) -> Endpoints:
         prometheus_url=hv.get("prometheus_external_url", f"http://{bind}:9090"),
         alertmanager_url=hv.get("alertmanager_external_url", f"http://{bind}:9093"),
         sink_url=hv.get("notification_sink_url") if hv.get("notification_sink_enabled") else None,
+        gateway_url=hv.get("demo_gateway_url") if hv.get("demo_platform_enabled") else None,
         auth=credentials(env, hv),
     )

@@ -32,7 +32,7 @@ SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-
 # What each bad release changes (the gateway's release keys; see apps/inference_gateway/release.py).
 BAD_RELEASES = {
     "latency": {"added_latency_ms": 600.0, "change": "enable ensemble re-ranking (a second model pass per request)"},
-    "errors": {"error_ratio": 0.3, "change": "upgrade the feature preprocessing library"},
+    "errors": {"error_ratio": 0.6, "change": "upgrade the feature preprocessing library"},
     "gpu-oom": {"gpu_memory_leak_mb_per_s": 128.0, "change": "cache embeddings on the GPU"},
     "logging-outage": {"log_output": "none", "change": "switch the logging backend"},
 }

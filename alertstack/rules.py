@@ -91,7 +91,7 @@ def _finish_file(name: str, content: dict, runbooks_base_url: str, dashboard_bas
 
 
 def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str,
-               extra: dict | None = None) -> dict[str, str]:
+               extra: dict | None = None, slo_interval: str | None = None) -> dict[str, str]:
     """Every Prometheus rule file of the stack, {filename: YAML text}.
 
     slos: `prometheus_slos` (validated here; a malformed SLO raises slo.SLOError before anything is written).
@@ -99,6 +99,8 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
     dashboard_base_url: where dashboards live by uid, i.e. "<grafana_external_url>/d" (dashboard_url = <url>/<uid>).
     extra: more rule files, {filename: rule file (mapping with groups), list of groups, or YAML text}; alerts use
         `runbook: <slug>`/`dashboard: <uid>` or give runbook_url/dashboard_url themselves.
+    slo_interval: evaluation interval of the burn-rate groups (default 30s; drills use the environment's
+        shorter evaluation interval to detect sooner).
     """
     if not runbooks_base_url or not dashboard_base_url:
         raise RuleError("rule_files needs runbooks_base_url and dashboard_base_url (e.g. http://localhost:8088 and http://localhost:3000/d)")
@@ -110,6 +112,10 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
         sources[name] = {"groups": content} if isinstance(content, list) else content
     validated = slo_mod.validate_slos(slos)
     groups = [g for s in validated for g in slo_mod.slo_rule_groups(s)]
+    if slo_interval:
+        for group in groups:
+            if group.get("interval") == "30s":
+                group["interval"] = slo_interval
     sources[SLO_FILE] = {"groups": groups}
     out: dict[str, str] = {}
     seen: dict[tuple[str, str], str] = {}

@@ -190,14 +190,14 @@ def maintenance(alertmanager_url: str, service: str, duration: str, author: str,
 
 def credentials(env: str = "local") -> tuple[str, str] | None:
     """API credentials for the CLI: ALERTMANAGER_USER / ALERTMANAGER_PASSWORD from the process environment, else
-    alertstack.endpoints.credentials(env) (STACK_API_USER / STACK_API_PASSWORD, or the local environment's
-    throwaway secrets file). Never from command-line arguments."""
+    the environment's API account as alertstack.endpoints finds it (STACK_API_USER / STACK_API_PASSWORD, or the
+    local environment's throwaway secrets). Never from command-line arguments."""
     import os
     user, password = os.environ.get("ALERTMANAGER_USER"), os.environ.get("ALERTMANAGER_PASSWORD")
     if user and password:
         return user, password
     from alertstack import endpoints
-    return endpoints.credentials(env)
+    return endpoints.for_env(env).auth
 
 
 def format_silence(s: Mapping) -> str:

@@ -140,13 +140,23 @@ def check_synthetic_alert(report: SmokeReport, ep: Endpoints, timeout_s: float) 
         _post_alert(ep, labels, started, datetime.now(timezone.utc))  # resolve it
 
 
+def check_demo_platform(report: SmokeReport, ep: Endpoints) -> None:
+    """The system under observation answers a real prediction (local environment only)."""
+    if not ep.gateway_url:
+        return
+    body = {"user_id": "smoke-1", "features": {"user_age": 42, "account_balance": 1234.5}}
+    resp = requests.post(f"{ep.gateway_url}/predict", json=body, timeout=10)
+    report.add("Demo inference gateway serves /predict", resp.status_code == 200,
+               f"HTTP {resp.status_code}: {resp.text[:120]}")
+
+
 def smoke(ep: Endpoints, timeout_s: float = 120) -> SmokeReport:
     """Run every check against `ep`; never raises for a failed check (see report.ok)."""
     report = SmokeReport()
     say(f"Smoke-checking {ep.env}: Prometheus {ep.prometheus_url}, Alertmanager {ep.alertmanager_url}")
     for step in (lambda: check_ready(report, ep, timeout_s), lambda: check_config(report, ep),
                  lambda: check_rules(report, ep, timeout_s), lambda: check_targets(report, ep, timeout_s),
-                 lambda: check_synthetic_alert(report, ep, timeout_s)):
+                 lambda: check_demo_platform(report, ep), lambda: check_synthetic_alert(report, ep, timeout_s)):
         try:
             step()
         except requests.RequestException as exc:

@@ -49,10 +49,11 @@ def slo_errors(slos):
     return []
 
 
-def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None):
+def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None, slo_interval=None):
     from alertstack import rules, slo
     try:
-        return rules.rule_files(_plain(slos), runbooks_base_url, dashboard_base_url, _plain(extra))
+        return rules.rule_files(_plain(slos), str(runbooks_base_url), str(dashboard_base_url), _plain(extra),
+                                str(slo_interval) if slo_interval else None)
     except slo.SLOError as exc:
         raise AnsibleFilterError(f"prometheus_slos: {exc}") from exc
 

@@ -571,11 +571,16 @@ def _channel_check(stack: LocalStack, sc: scenarios.Scenario, expect: channels.E
                       message="only " + ", ".join(_chan(c) for c in expect.required + expect.optional))
 
 
-def stack_from_env() -> LocalStack:
-    """The local stack; API credentials as alertstack.silences.credentials() finds them (environment, else the
-    local environment's throwaway secrets)."""
+def stack_from_env(env: str = "local") -> LocalStack:
+    """The deployed local stack: URLs from the inventory (alertstack.endpoints), API credentials as
+    alertstack.silences.credentials() finds them (process environment first, never the command line)."""
+    from alertstack import endpoints
     from alertstack.silences import credentials
-    return LocalStack(auth=credentials("local"))
+    ep = endpoints.for_env(env)
+    stack = LocalStack(prometheus_url=ep.prometheus_url, alertmanager_url=ep.alertmanager_url, auth=credentials(env))
+    if ep.sink_url:
+        stack.sink_url = ep.sink_url
+    return stack
 
 
 def main(argv=None) -> int:

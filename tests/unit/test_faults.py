@@ -71,7 +71,7 @@ def test_stacked_bad_releases_roll_back_to_the_last_good_one_and_gpu_oom_restart
     faults.inject("gpu-oom", stack)
     assert version(stack) == "1.0.2"
     live = yaml.safe_load(stack.release_file.read_text())
-    assert live["error_ratio"] == 0.3 and live["gpu_memory_leak_mb_per_s"] == 128
+    assert live["error_ratio"] == 0.6 and live["gpu_memory_leak_mb_per_s"] == 128
     result = faults.mitigate("gpu-oom", stack)
     assert result["version"] == "1.0.0" and result["restarted"] is True
     assert ("restart", "--time", "5", "ai-alerting-inference-gateway") in stack.docker.calls
