@@ -109,7 +109,10 @@ def test_runbook_self_metrics_exist_in_the_live_prometheus(deployed_stack):
     live = set(resp.json()["data"])
     used = {m for page in rb.load_runbooks().values() for q in rb.promql_queries(page)
             for m in rb.promql_metric_names(q) if m.startswith(rb.SELF_METRIC_PREFIXES)}
-    assert sorted(used - live) == []
+    # Exported only when Alertmanager runs as a cluster (production's two monitoring hosts); the local stack has
+    # one Alertmanager with clustering off, so these series do not exist here.
+    cluster_only = {m for m in used if m.startswith("alertmanager_cluster_")}
+    assert sorted(used - live - cluster_only) == []
 
 
 def test_runbook_queries_run_on_the_live_prometheus(deployed_stack):
