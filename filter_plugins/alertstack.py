@@ -11,20 +11,7 @@ if _REPO_ROOT not in sys.path:
 from ansible.errors import AnsibleFilterError  # noqa: E402
 
 from alertstack import prometheus_config  # noqa: E402
-
-
-def _plain(value):
-    """Ansible hands filters lazy containers; give the package plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for plain in (str, int, float):  # Ansible 2.19 tags scalars with subclasses that YAML dumpers refuse
-        if isinstance(value, plain):
-            return plain(value)
-    return value
+from alertstack.plain import plain as _plain  # noqa: E402
 
 
 def scrape_configs(jobs, groups, hostvars, single_host, extra=None, basic_auth=None):

@@ -11,20 +11,7 @@ if _REPO_ROOT not in sys.path:
 from ansible.errors import AnsibleFilterError  # noqa: E402
 
 from alertstack import silences  # noqa: E402
-
-
-def _plain(value):
-    """Ansible hands filters lazy/tagged containers; give the package plain dicts, lists and scalars."""
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for plain in (str, int, float):
-        if isinstance(value, plain):
-            return plain(value)
-    return value
+from alertstack.plain import plain as _plain  # noqa: E402
 
 
 def silences_problems(declared) -> str:
