@@ -92,21 +92,13 @@ def bench(c):
     _exit(subprocess.call([sys.executable, str(REPO / "benchmarks" / "deploy_time.py")], cwd=REPO))
 
 
-def _local_stack():
-    from alertstack import endpoints
-    from alertstack.localstack import LocalStack
-    ep = endpoints.for_env("local")
-    return LocalStack(prometheus_url=ep.prometheus_url, alertmanager_url=ep.alertmanager_url,
-                      sink_url=ep.sink_url or LocalStack.sink_url, auth=ep.auth)
-
-
 @task(positional=["scenario"], help={
     "scenario": "latency, errors, feature-store, drift, gpu-oom or logging-outage",
     "interactive": "pause at each step for a human to follow the runbook"})
 def drill(c, scenario, interactive=False):
     """Run an incident drill end to end on the local stack and write incidents/<id>/."""
-    from alertstack.drills.runner import run_drill
-    result = run_drill(scenario, _local_stack(), interactive=interactive, out_dir=REPO / "incidents")
+    from alertstack.drills.runner import run_drill, stack_from_env
+    result = run_drill(scenario, stack_from_env(), interactive=interactive, out_dir=REPO / "incidents")
     _exit(0 if result.passed else 1)
 
 
@@ -158,7 +150,8 @@ def maintenance(c, service, duration, author="", env="local"):
 def fault(c, action, scenario=""):
     """Inject a drill fault into the local demo platform, or mitigate it (rollback = restore the previous release)."""
     from alertstack import faults
-    stack = _local_stack()
+    from alertstack.drills.runner import stack_from_env
+    stack = stack_from_env()
     if action == "inject":
         print(faults.inject(scenario, stack))
     elif action == "mitigate":

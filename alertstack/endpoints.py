@@ -36,13 +36,18 @@ def credentials(env: str, hostvars: dict) -> tuple[str, str] | None:
     return str(user), str(password)
 
 
-def for_env(env: str) -> Endpoints:
-    """Endpoints of `env`, read from its inventory's first monitoring host."""
+def monitoring_hostvars(env: str) -> dict:
+    """The inventory variables of `env`'s first monitoring host (where the stack's URLs are defined)."""
     inventory = ansible.inventory_vars(env)
     hosts = inventory.get("monitoring", {}).get("hosts", [])
     if not hosts:
         raise ValueError(f"environment {env} has no host in group 'monitoring'")
-    hv = inventory["_meta"]["hostvars"][hosts[0]]
+    return inventory["_meta"]["hostvars"][hosts[0]]
+
+
+def for_env(env: str) -> Endpoints:
+    """Endpoints of `env`, read from its inventory's first monitoring host."""
+    hv = monitoring_hostvars(env)
     bind = hv.get("stack_bind_address", "127.0.0.1")
     return Endpoints(
         env=env,

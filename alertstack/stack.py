@@ -19,9 +19,7 @@ def deploy(env: str, args: list[str] | None = None) -> ansible.PlaybookRun:
 
 def urls(env: str = LOCAL) -> dict[str, str]:
     """Where a person reaches the services of an environment."""
-    inv = ansible.inventory_vars(env)
-    host = inv["monitoring"]["hosts"][0]
-    hv = inv["_meta"]["hostvars"][host]
+    hv = endpoints.monitoring_hostvars(env)
     found = {
         "Prometheus": hv.get("prometheus_external_url"),
         "Alertmanager": hv.get("alertmanager_external_url"),
