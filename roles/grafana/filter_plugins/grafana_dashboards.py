@@ -1,6 +1,7 @@
 """Jinja filters of the grafana role: thin wrappers over alertstack.grafana (the one source of the generated files)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,9 +12,10 @@ if _REPO_ROOT not in sys.path:
 from alertstack.grafana import alerts, dashboards, datasources  # noqa: E402
 
 
-def grafana_dashboards(_ignored=None) -> dict:
-    """uid -> dashboard JSON model."""
-    return dashboards.dashboards()
+def grafana_dashboard_files(directory: str) -> dict:
+    """{DIRECTORY/<uid>.json: the dashboard's JSON text}, ready for the stack_files module."""
+    return {f"{directory}/{uid}.json": json.dumps(model, indent=2, sort_keys=True) + "\n"
+            for uid, model in dashboards.dashboards().items()}
 
 
 def grafana_datasources(prometheus_url: str, loki_url: str, alertmanager_url: str, scrape_interval: str,
@@ -34,7 +36,7 @@ def grafana_log_alert_rules(runbooks_base_url: str, grafana_external_url: str, f
 class FilterModule:
     def filters(self):
         return {
-            "grafana_dashboards": grafana_dashboards,
+            "grafana_dashboard_files": grafana_dashboard_files,
             "grafana_datasources": grafana_datasources,
             "grafana_dashboard_provider": grafana_dashboard_provider,
             "grafana_log_alert_rules": grafana_log_alert_rules,
