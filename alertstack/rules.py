@@ -8,10 +8,12 @@ policy requires (labels severity/team/service, annotations summary/description).
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import yaml
 
+from alertstack import gpu as gpu_mod
 from alertstack import slo as slo_mod
 from alertstack.slo import SEVERITIES, TEAMS
 
@@ -19,6 +21,7 @@ RULES_DATA = Path(__file__).resolve().parent / "rules_data"
 SLO_FILE = "slos.yml"
 REQUIRED_LABELS = ("severity", "team", "service")
 REQUIRED_ANNOTATIONS = ("summary", "description")
+_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
 class RuleError(ValueError):
@@ -90,8 +93,35 @@ def _finish_file(name: str, content: dict, runbooks_base_url: str, dashboard_bas
     return out
 
 
+def apply_for_overrides(sources: dict[str, dict], overrides: dict | None) -> None:
+    """Set the `for` of the alerts named in `overrides` ({alertname: duration}) in every file of `sources`.
+
+    An environment shortens a wait this way (the local drills) while the rule data keeps the policy's value;
+    an override that names no alert, or is not a duration, is an error naming it.
+    """
+    if not overrides:
+        return
+    if not isinstance(overrides, dict):
+        raise RuleError(f"alert `for` overrides must be a mapping {{alertname: duration}}, got {overrides!r}")
+    found: set[str] = set()
+    for content in sources.values():
+        if not isinstance(content, dict):
+            continue  # _finish_file names the malformed file
+        for group in content.get("groups") or []:
+            for rule in group.get("rules") or []:
+                if rule.get("alert") in overrides:
+                    rule["for"] = overrides[rule["alert"]]
+                    found.add(rule["alert"])
+    for name, duration in overrides.items():
+        if name not in found:
+            raise RuleError(f"alert `for` override names {name!r}, which is not an alert of the rule files")
+        if not isinstance(duration, str) or not _DURATION_RE.match(duration):
+            raise RuleError(f"alert `for` override of {name}: {duration!r} is not a Prometheus duration (e.g. 1m)")
+
+
 def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str,
-               extra: dict | None = None, slo_interval: str | None = None) -> dict[str, str]:
+               extra: dict | None = None, slo_interval: str | None = None,
+               for_overrides: dict | None = None, declared_gpus: dict | None = None) -> dict[str, str]:
     """Every Prometheus rule file of the stack, {filename: YAML text}.
 
     slos: `prometheus_slos` (validated here; a malformed SLO raises slo.SLOError before anything is written).
@@ -101,15 +131,19 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
         `runbook: <slug>`/`dashboard: <uid>` or give runbook_url/dashboard_url themselves.
     slo_interval: evaluation interval of the burn-rate groups (default 30s; drills use the environment's
         shorter evaluation interval to detect sooner).
+    for_overrides: {alertname: duration} replacing the `for` of those alerts (prometheus_alert_for_overrides;
+        the local environment shortens waits for its drills; production keeps the policy's values).
+    declared_gpus: {host: GPU count} of the GPU hosts (alertstack.gpu.declared_gpus); adds the recording rules
+        host:gpus_declared:count that GPUMissing compares with the GPUs reporting (file gpu-inventory.yml).
     """
     if not runbooks_base_url or not dashboard_base_url:
         raise RuleError("rule_files needs runbooks_base_url and dashboard_base_url (e.g. http://localhost:8088 and http://localhost:3000/d)")
     sources = static_rule_files()
     for name, content in (extra or {}).items():
-        if name in sources or name == SLO_FILE:
+        if name in sources or name in (SLO_FILE, gpu_mod.DECLARED_FILE):
             raise RuleError(f"extra rule file {name} would replace a built-in rule file")
         content = yaml.safe_load(content) if isinstance(content, str) else content
-        sources[name] = {"groups": content} if isinstance(content, list) else content
+        sources[name] = copy.deepcopy({"groups": content} if isinstance(content, list) else content)
     validated = slo_mod.validate_slos(slos)
     groups = [g for s in validated for g in slo_mod.slo_rule_groups(s)]
     if slo_interval:
@@ -117,6 +151,9 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
             if group.get("interval") == "30s":
                 group["interval"] = slo_interval
     sources[SLO_FILE] = {"groups": groups}
+    if declared_gpus:
+        sources[gpu_mod.DECLARED_FILE] = {"groups": [gpu_mod.declared_gpus_rule_group(declared_gpus)]}
+    apply_for_overrides(sources, for_overrides)
     out: dict[str, str] = {}
     seen: dict[tuple[str, str], str] = {}
     for name, content in sources.items():
@@ -130,6 +167,8 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
                     seen[key] = name
         header = ("# Generated by alertstack.rules.rule_files (do not edit on the host).\n"
                   + ("# Source: the SLOs in prometheus_slos.\n" if name == SLO_FILE
+                     else "# Source: gpu_count of every host of the inventory's gpu group.\n"
+                     if name == gpu_mod.DECLARED_FILE
                      else f"# Source: alertstack/rules_data/{name}\n" if (RULES_DATA / name).exists()
                      else "# Source: extra rule files.\n"))
         out[name] = header + dump_yaml(finished)

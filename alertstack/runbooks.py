@@ -68,7 +68,7 @@ SELF_METRIC_PREFIXES = ("prometheus_", "alertmanager_", "node_")
 COMPOSE_PROJECT = "ai-alerting"
 KNOWN_SERVICES = frozenset({
     "prometheus", "alertmanager", "node-exporter", "notification-sink", "inference-gateway", "feature-store",
-    "drift-monitor", "runbooks", "grafana", "loki", "alloy", "promtail",
+    "drift-monitor", "runbooks", "grafana", "loki", "alloy", "promtail", "dcgm-exporter",
 })
 FORBIDDEN_COMMANDS = ("kubectl", "helm", "oc")
 
@@ -254,9 +254,17 @@ def promql_metric_names(query: str) -> set[str]:
     return names
 
 
+def gpu_metrics() -> set[str]:
+    """Series of GPU hosts: the DCGM fields of the exporter's counters file (the demo platform's simulated GPU
+    exports the same names) and the inventory's declared GPU count (alertstack.gpu)."""
+    from alertstack import gpu
+
+    return gpu.metric_names(gpu.default_counters()) | {gpu.DECLARED_RECORD}
+
+
 def unknown_metrics(query: str, known: Iterable[str]) -> set[str]:
-    """Metric names in `query` that are neither in `known`, the demo platform, nor self-metrics."""
-    allowed = set(known) | DEMO_PLATFORM_METRICS | SELF_METRICS
+    """Metric names in `query` that are neither in `known`, the demo platform, GPU hosts nor self-metrics."""
+    allowed = set(known) | DEMO_PLATFORM_METRICS | SELF_METRICS | gpu_metrics()
     return {m for m in promql_metric_names(query)
             if m not in allowed and not m.startswith(SELF_METRIC_PREFIXES)}
 

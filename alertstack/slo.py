@@ -25,6 +25,14 @@ An SLO (OpenSLO-like, see roles/prometheus/defaults/main/slos.yml):
         burn_rates: [{factor: 14.4, long: 1h, short: 5m}]
 
 Every ratio the alerts use is a recording rule `slo:sli_error:ratio_rate<window>` with labels slo, sli, service.
+
+Shape (docs/alerting-policy.md, "How the SLO rules are shaped"): only the short windows (SHORT_WINDOWS: 5m, 30m,
+1h, the windows of the page tier) are computed from the raw counters, every 30 s. A second group per SLO, every
+LONG_INTERVAL, computes 2h from the raw counters, records the bad and total event rates over 5m once
+(`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`) and derives the long windows (DERIVED_WINDOWS: 6h, 1d, 3d) and the
+error budget's window from those recorded samples: ratio = sum_over_time(bad[w]) / sum_over_time(total[w]).
+A 3d window then reads about a thousand recorded samples every 4 minutes instead of every raw sample of three days
+every 30 s (benchmarks/rule_eval.py).
 """
 from __future__ import annotations
 
@@ -35,6 +43,15 @@ from typing import Any
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 """The rate windows that are recorded for every SLO; burn-rate alerts may only use these."""
+SHORT_WINDOWS = ("5m", "30m", "1h")
+"""Windows computed from the raw counters on every evaluation (30 s): the page tier's windows, detection unchanged."""
+DERIVED_WINDOWS = ("6h", "1d", "3d")
+"""Windows derived from the recorded 5m rates every LONG_INTERVAL (and the SLO's compliance window, for the budget).
+The remaining windows (2h) are computed from the raw counters every LONG_INTERVAL: a 2h window read as 4-minute
+pieces would drift by a piece's offset (up to ~1 % when the error ratio moves fast), at little saving."""
+LONG_INTERVAL = "4m"
+"""Interval of the group that derives the longer windows. Below the 5m lookback delta on purpose: the 30 s alerts
+read its series, and the previous sample stays visible while the next evaluation is being written."""
 
 SLI_TYPES = ("availability", "latency")
 SEVERITIES = ("critical", "high", "warning", "info")
@@ -53,6 +70,10 @@ DEFAULT_TIERS = (
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
 RECORD_BUDGET = "slo:error_budget:remaining_ratio"
 RECORD_OBJECTIVE = "slo:objective:ratio"
+RECORD_BAD = "slo:sli_bad:rate5m"
+"""Bad events per second over 5m, recorded every LONG_INTERVAL: the samples every long window is summed from."""
+RECORD_TOTAL = "slo:sli_total:rate5m"
+"""All events per second over 5m, recorded every LONG_INTERVAL."""
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ALERT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,6 +90,11 @@ class SLOError(ValueError):
 def _seconds(duration: str) -> int:
     m = _DURATION_RE.match(duration)
     return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+def duration_seconds(duration: str) -> int:
+    """Seconds of a duration such as 5m, 4h or 30d."""
+    return _seconds(duration)
 
 
 def format_le(threshold: float) -> str:
@@ -265,17 +291,35 @@ def _num(x: float) -> str:
     return repr(round(x, 12))
 
 
-def bad_ratio_expr(slo: dict, window: str) -> str:
-    """PromQL of the ratio of bad events over `window` for a validated SLO."""
+def _event_rates(slo: dict, window: str) -> tuple[str, str]:
+    """PromQL of (bad events per second, all events per second) over `window` from the raw counters."""
     sli = slo["sli"]
     if sli["type"] == "availability":
-        errors = f"sum(rate({sli['errors'].strip()}[{window}]))"
-        total = f"sum(rate({sli['total'].strip()}[{window}]))"
-        return f"({errors} or vector(0))\n/\n{total}"
+        return f"sum(rate({sli['errors'].strip()}[{window}]))", f"sum(rate({sli['total'].strip()}[{window}]))"
     hist, sel = sli["histogram"], sli["selector"]
     count = f"sum(rate({_with_matchers(hist + '_count', sel)}[{window}]))"
     good = f"sum(rate({_with_matchers(hist + '_bucket', sel, 'le=' + chr(34) + format_le(sli['threshold']) + chr(34))}[{window}]))"
-    return f"(\n  {count}\n  -\n  {good}\n)\n/\n{count}"
+    return f"{count}\n-\n{good}", count
+
+
+def bad_ratio_expr(slo: dict, window: str) -> str:
+    """PromQL of the ratio of bad events over `window` for a validated SLO, from the raw counters."""
+    bad, total = _event_rates(slo, window)
+    if slo["sli"]["type"] == "availability":
+        return f"({bad} or vector(0))\n/\n{total}"
+    bad = bad.replace("\n", "\n  ")
+    return f"(\n  {bad}\n)\n/\n{total}"
+
+
+def derived_ratio_expr(slo: dict, window: str) -> str:
+    """PromQL of the bad ratio over `window` derived from the recorded 5m event rates (RECORD_BAD, RECORD_TOTAL).
+
+    sum_over_time of evenly spaced rate samples / sum_over_time of the same spacing = bad events / all events.
+    sum (not avg) because the bad rate of an availability SLO also exists (as 0) when there was no traffic.
+    """
+    sel = _selector(slo)
+    return (f"sum_over_time({RECORD_BAD}{sel}[{window}])\n/\n"
+            f"sum_over_time({RECORD_TOTAL}{sel}[{window}])")
 
 
 def _labels(slo: dict) -> dict:
@@ -329,24 +373,34 @@ def _alert_rule(slo: dict, alert: dict) -> dict:
 
 
 def slo_rule_groups(slo: dict) -> list[dict]:
-    """Prometheus rule groups of one validated SLO: ratios + alerts (30s), and the error budget (5m)."""
+    """Prometheus rule groups of one validated SLO.
+
+    `slo:<name>` (30s): the short windows from the raw counters, then the alerts. Recordings and the alerts that read
+    them share one group: rules of a group run in order, so an alert always sees this evaluation's short ratios.
+    `slo:<name>:long` (LONG_INTERVAL): the 5m event rates once, every longer window and the budget derived from them.
+    """
     labels = _labels(slo)
-    recordings = [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
-                  for w in WINDOWS]
-    budget = [
+    bad, total = _event_rates(slo, "5m")
+    if slo["sli"]["type"] == "availability":
+        bad = f"{bad} or vector(0)"
+    short = [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
+             for w in WINDOWS if w in SHORT_WINDOWS]
+    long = [{"record": RECORD_BAD, "expr": bad, "labels": dict(labels)},
+            {"record": RECORD_TOTAL, "expr": total, "labels": dict(labels)}]
+    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
+             for w in WINDOWS if w not in SHORT_WINDOWS + DERIVED_WINDOWS]
+    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": derived_ratio_expr(slo, w), "labels": dict(labels)}
+             for w in (*DERIVED_WINDOWS, slo["window"])]
+    long += [
         {"record": RECORD_OBJECTIVE, "expr": f"vector({_num(slo['objective'])})", "labels": dict(labels)},
-        {"record": f"{RECORD_PREFIX}{slo['window']}", "expr": bad_ratio_expr(slo, slo["window"]),
-         "labels": dict(labels)},
         {"record": RECORD_BUDGET,
          "expr": f"1 - {RECORD_PREFIX}{slo['window']}{_selector(slo)} / {_num(slo['budget'])}",
          "labels": dict(labels)},
     ]
     alerts = [_alert_rule(slo, a) for a in slo["alerts"]]
-    # Recordings and the alerts that read them share one group: rules of a group run in order, so an alert always
-    # sees this evaluation's ratios (separate groups run independently and may read the previous evaluation's).
     return [
-        {"name": f"slo:{slo['name']}", "interval": "30s", "rules": recordings + alerts},
-        {"name": f"slo:{slo['name']}:budget", "interval": "5m", "rules": budget},
+        {"name": f"slo:{slo['name']}", "interval": "30s", "rules": short + alerts},
+        {"name": f"slo:{slo['name']}:long", "interval": LONG_INTERVAL, "rules": long},
     ]
 
 

@@ -36,13 +36,35 @@ def slo_errors(slos):
     return []
 
 
-def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None, slo_interval=None):
+def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None, slo_interval=None, for_overrides=None,
+               declared_gpus=None):
     from alertstack import rules, slo
     try:
         return rules.rule_files(_plain(slos), str(runbooks_base_url), str(dashboard_base_url), _plain(extra),
-                                str(slo_interval) if slo_interval else None)
+                                str(slo_interval) if slo_interval else None, _plain(for_overrides),
+                                _plain(declared_gpus))
     except slo.SLOError as exc:
         raise AnsibleFilterError(f"prometheus_slos: {exc}") from exc
+    except rules.RuleError as exc:
+        raise AnsibleFilterError(f"prometheus rule files: {exc}") from exc
+
+
+def declared_gpus(groups, hostvars, group="gpu", variable="gpu_count"):
+    """{host: GPU count} of every host of `group`; fails naming a host that does not declare its GPUs."""
+    from alertstack import gpu
+    try:
+        return gpu.declared_gpus(_plain(groups), hostvars, str(group), str(variable))
+    except gpu.GPUConfigError as exc:
+        raise AnsibleFilterError(f"inventory: {exc}") from exc
+
+
+def dcgm_counters_csv(counters):
+    """The dcgm-exporter counters file for `dcgm_exporter_counters`; fails naming a malformed counter."""
+    from alertstack import gpu
+    try:
+        return gpu.counters_csv(_plain(counters))
+    except gpu.GPUConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def routing_errors(config):
@@ -81,6 +103,8 @@ class FilterModule:
             "alertstack_alertmanager_targets": alertmanager_targets,
             "alertstack_slo_errors": slo_errors,
             "alertstack_rule_files": rule_files,
+            "alertstack_declared_gpus": declared_gpus,
+            "alertstack_dcgm_counters_csv": dcgm_counters_csv,
             "alertstack_routing_errors": routing_errors,
             "alertstack_secret_file_names": secret_file_names,
             "alertstack_bcrypt": bcrypt_hash,

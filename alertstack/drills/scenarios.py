@@ -113,12 +113,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         name="gpu-oom", title="GPU memory leak ending in OOM errors (scenario E)",
         fault="a gateway release leaks 128 MB/s of GPU memory (embedding cache on the GPU)",
         alertname="GPUMemoryHigh", severity="high",
-        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("platform-alerts")),
+        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("ai-infra-hardware"), slack("ml-platform-alerts")),
         detection=Detection("threshold", detection_s=180),
-        key_metric="max(inference_gpu_memory_used_bytes / inference_gpu_memory_total_bytes)",
-        key_metric_label="GPU memory used / total",
+        key_metric="max(DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))",
+        key_metric_label="GPU framebuffer used / (used + free), DCGM fields of the simulated GPU",
         load=LoadProfile(rps=2),
         tolerated_alerts=("InferenceErrorRateCritical", "InferenceErrorRateHigh", "InferenceErrorBudgetBurnHigh"),
+        note="GPUMemoryHigh waits 10m in production (rules_data/gpu.yml); the local environment shortens it with "
+             "prometheus_alert_for_overrides (inventories/local), and the predicted bound reads the deployed `for` "
+             "from Prometheus, so it follows the override.",
         budget_slos=("inference-availability",)),
     Scenario(
         name="logging-outage", title="Logging outage",

@@ -174,16 +174,16 @@ def inference_service():
     b = b.with_panel(_ts("Model load errors", layout(12, 8), [_prom(
         f'sum by (model) (increase(model_load_errors_total{{model=~"$model"}}[$__rate_interval]))', "{{model}}")]))
     b = b.with_panel(_ts("Error log lines by level", layout(12, 8), [_logql(
-        'sum by (level) (count_over_time({job="docker", service="inference-gateway"}[$__auto]))')]))
+        'sum by (level) (count_over_time({service="inference-gateway"}[$__auto]))')]))
     b = _row(b, layout, "GPU")
     b = b.with_panel(_ts("GPU utilization", layout(12, 8), [_prom(
-        "max by (gpu) (inference_gpu_utilization_percent)", "gpu {{gpu}}")], "percent"))
+        "max by (host, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{host}} gpu {{gpu}}")], "percent"))
     b = b.with_panel(_ts("GPU memory used", layout(12, 8), [_prom(
-        "max by (gpu) (inference_gpu_memory_used_bytes) / max by (gpu) (inference_gpu_memory_total_bytes)",
-        "gpu {{gpu}}")], "percentunit"))
+        "max by (host, gpu) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))",
+        "{{host}} gpu {{gpu}}")], "percentunit"))
     b = _row(b, layout, "Logs")
     b = b.with_panel(logs.Panel().title("Gateway errors").grid_pos(layout(24, 10)).datasource(_LOKI)
-                     .with_target(_logql('{job="docker", service="inference-gateway", level="error"}'))
+                     .with_target(_logql('{service="inference-gateway", level="error"}'))
                      .show_time(True).wrap_log_message(True))
     return b
 
@@ -214,7 +214,7 @@ def ml_monitoring():
     b = b.with_panel(_ts("Fairness by group", layout(12, 8), [_prom(
         "max by (model_name, metric, group) (model_fairness_metric)", "{{model_name}} {{metric}} {{group}}")]))
     b = b.with_panel(logs.Panel().title("FeatureNotFound log lines").grid_pos(layout(24, 8)).datasource(_LOKI)
-                     .with_target(_logql('{job="docker", service="inference-gateway"} |= "FeatureNotFound"'))
+                     .with_target(_logql('{service="inference-gateway"} |= "FeatureNotFound"'))
                      .show_time(True))
     return b
 
@@ -238,12 +238,12 @@ def oncall_overview():
     b = b.with_panel(_ts("Notifications sent by integration", layout(12, 5), [_prom(
         "sum by (integration) (increase(alertmanager_notifications_total[$__rate_interval]))", "{{integration}}")]))
     b = b.with_panel(logs.Panel().title("Recent notifications (notification sink log)").grid_pos(layout(24, 10))
-                     .datasource(_LOKI).with_target(_logql('{job="docker", service="notification-sink"}'))
+                     .datasource(_LOKI).with_target(_logql('{service="notification-sink"}'))
                      .show_time(True).sort_order("Descending"))
     b = _row(b, layout, "Monitoring health")
     b = b.with_panel(_ts("Scrape targets down", layout(12, 6), [_prom("sum by (job) (1 - up)", "{{job}}")]))
     b = b.with_panel(_ts("Log lines shipped by service", layout(12, 6), [_logql(
-        'sum by (service) (count_over_time({job="docker"}[$__auto]))')]))
+        'sum by (service) (count_over_time({service=~".+"}[$__auto]))')]))
     return b
 
 

@@ -1,9 +1,10 @@
 """The log-based alerts, defined once; `alerts` (Grafana) and `loki_rules` (Loki ruler) render them.
 
-Both evaluators run the same LogQL expression against the same labels (written by the log shipper: `job="docker"`,
-`service`, `level`, see roles/promtail). Each copy carries `evaluator` (grafana | loki-ruler), so Alertmanager can
-inhibit the Grafana copy while the Loki ruler copy fires (the other labels are equal); either keeps alerting if the
-other evaluator is down.
+Both evaluators run the same LogQL expression against the same labels (written by the log shipper for every source
+declared in `log_collection`, Docker, journald or file: `service`, `host`, `env`, `level`, see
+alertstack/grafana/log_sources.py). The selectors never depend on how a line was collected (no `job`). Each copy
+carries `evaluator` (grafana | loki-ruler), so Alertmanager can inhibit the Grafana copy while the Loki ruler copy
+fires (the other labels are equal); either keeps alerting if the other evaluator is down.
 """
 from __future__ import annotations
 
@@ -17,11 +18,9 @@ _CONTRACT_SLUGS = {
     "LogIngestionOutage": "log-ingestion-outage",
 }
 
-# Redaction markers written by the log shipper's redaction stage (roles/promtail) in place of PII.
-REDACTION_MARKERS = ("[REDACTED-SSN]", "[REDACTED-CARD]", "[REDACTED-EMAIL]", "[REDACTED-PHONE]")
-
-# PII that reached Loki unredacted, or that the shipper redacted (both mean: the application logs PII).
-PII_LINE_REGEX = (r"\[REDACTED-(SSN|CARD|EMAIL|PHONE)\]"
+# PII or secrets that reached Loki unredacted, or any marker the shipper's redaction rules write in their place
+# (alertstack/grafana/redaction.yml; both mean: the application logs personal data or credentials).
+PII_LINE_REGEX = (r"\[REDACTED-[A-Z]+\]"
                   r"|\b\d{3}-\d{2}-\d{4}\b"
                   r"|\b\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,4}\b"
                   r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -51,7 +50,7 @@ class LogAlert:
 LOG_ALERTS: tuple[LogAlert, ...] = (
     LogAlert(
         name="FeatureNotFoundErrors",
-        expr='sum(count_over_time({job="docker", service="inference-gateway", level=~"warning|error"} '
+        expr='sum(count_over_time({service="inference-gateway", level=~"warning|error"} '
              '|= "FeatureNotFound" [5m]))',
         op="gt", threshold=20, for_="5m", severity="warning", team="data", service="feature-store",
         summary="FeatureNotFound errors in the inference gateway logs",
@@ -61,7 +60,7 @@ LOG_ALERTS: tuple[LogAlert, ...] = (
     ),
     LogAlert(
         name="ErrorLogRateSpike",
-        expr='sum(rate({job="docker", service="inference-gateway", level="error"}[5m]))',
+        expr='sum(rate({service="inference-gateway", level="error"}[5m]))',
         op="gt", threshold=1, for_="10m", severity="warning", team="ml-platform", service="inference-gateway",
         summary="Error log rate spike in the inference gateway",
         description="The inference gateway logs {{ $value }} error lines per second over 5 minutes "
@@ -70,17 +69,17 @@ LOG_ALERTS: tuple[LogAlert, ...] = (
     ),
     LogAlert(
         name="PIIInLogs",
-        expr='sum(count_over_time({job="docker"} |~ `' + PII_LINE_REGEX + '` [10m]))',
+        expr='sum(count_over_time({service=~".+"} |~ `' + PII_LINE_REGEX + '` [10m]))',
         op="gt", threshold=0, for_="0m", severity="critical", team="platform", service="logging",
         summary="Personal data (PII) written to the logs",
         description="{{ $value }} log lines in the last 10 minutes contained PII or a redaction marker: an "
-                    "application logs personal data (SSN, card number, e-mail, phone). Redaction masked what it "
-                    "recognised; find and fix the log statement.",
+                    "application logs personal data or credentials (secret, card, IBAN, e-mail, national id, "
+                    "phone). Redaction masked what it recognised; find and fix the log statement.",
         dashboard_uid="oncall-overview",
     ),
     LogAlert(
         name="LogIngestionOutage",
-        expr='absent_over_time({job="docker", service="inference-gateway"}[10m])',
+        expr='absent_over_time({service="inference-gateway"}[10m])',
         op="gt", threshold=0, for_="5m", severity="high", team="platform", service="logging",
         summary="No logs from the inference gateway reach Loki",
         description="Loki has received no log line from the inference gateway for 10 minutes: the log shipper, "

@@ -12,9 +12,9 @@
 - vector aggregations (`sum`, `avg`, `min`, `max`, `count`, `topk`, …) with `by`/`without`, `vector(n)`,
   numbers, parentheses, and binary operators (arithmetic, comparison with optional `bool`, `and`/`or`/`unless`).
 
-Strings are Go strings: "double-quoted" with escapes or `raw`. Regular expressions are compiled (Python `re`, after
-refusing what RE2 does not support: look-around and back-references). Not checked: label-name existence, type rules
-between vector and scalar operands beyond the grammar, `unwrap` conversion functions, and the full RE2 syntax.
+Strings are Go strings: "double-quoted" with escapes or `raw`. Regular expressions are compiled with RE2 (the
+`google-re2` binding; look-around and back-references are refused with a named reason). Not checked: label-name
+existence, type rules between vector and scalar operands beyond the grammar, `unwrap` conversion functions.
 """
 from __future__ import annotations
 
@@ -67,16 +67,28 @@ def unquote(token: str) -> str:
         raise LogQLError(f"bad escape in string {token}: {exc}") from None
 
 
+def compile_re2(pattern: str):
+    """Compile with RE2 (the `google-re2` binding of the engine Go's regexp implements): what Loki, Promtail and
+    Alloy accept. Raises LogQLError naming the pattern and RE2's reason."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise LogQLError(f"invalid regular expression {pattern!r} (RE2: {reason})") from None
+
+
 def check_regex(pattern: str) -> None:
-    """Compile an RE2 regular expression as strictly as Python allows."""
+    """Compile a regular expression with RE2 (Go's syntax: no look-around, no back-references), never only with
+    Python `re`, which accepts syntax RE2 rejects."""
     if re.search(r"\(\?<?[=!]", pattern):
         raise LogQLError(f"look-around is not supported by RE2: {pattern!r}")
     if re.search(r"\\[1-9]", pattern):
         raise LogQLError(f"back-references are not supported by RE2: {pattern!r}")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise LogQLError(f"invalid regular expression {pattern!r}: {exc}") from None
+    compile_re2(pattern)
 
 
 class _Parser:

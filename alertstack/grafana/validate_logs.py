@@ -4,15 +4,15 @@ The checks follow the upstream configuration reference of Loki 3.x and Promtail 
 strictly (Loki and Promtail refuse unknown fields), and the settings this stack depends on are checked for their
 values: TSDB schema v13 on filesystem storage, compactor retention, the ruler's local rule storage and Alertmanager
 (API v2), no usage reporting; Promtail's Docker discovery, push URL, and its redaction stages (every regular
-expression compiled). `redact` applies the rendered replace stages to a line the way Promtail does, so tests can
-show what leaves the host.
+expression compiled with RE2). `redact` applies the rendered replace stages to a line the way Promtail does, so tests
+can show what leaves the host.
 """
 from __future__ import annotations
 
 import re
 from typing import Mapping
 
-from alertstack.grafana.logql import LogQLError, check_regex
+from alertstack.grafana.logql import LogQLError, check_regex, compile_re2
 
 DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 LOKI_TOP_KEYS = {"target", "auth_enabled", "ballast_bytes", "server", "distributor", "querier", "query_scheduler",
@@ -88,6 +88,10 @@ def check_loki_config(cfg, tenant: str = "fake", where: str = "loki.yml") -> lis
     am = _get(cfg, "ruler.alertmanager_url")
     if not (isinstance(am, str) and re.match(r"^https?://[^/]+", am)):
         out.append(f"{where}: ruler.alertmanager_url must be an http(s) URL, got {am!r}")
+    external = _get(cfg, "ruler.external_url")
+    if not (isinstance(external, str) and re.match(r"^https?://[^/]+", external)):
+        out.append(f"{where}: ruler.external_url must be an absolute http(s) URL (Grafana's), got {external!r}: "
+                   "without it the alerts' generatorURL is relative")
     if _get(cfg, "ruler.enable_alertmanager_v2") is not True:
         out.append(f"{where}: ruler.enable_alertmanager_v2 must be true (Alertmanager 0.27+ has no v1 API)")
     client = _get(cfg, "ruler.alertmanager_client", {}) or {}
@@ -190,17 +194,20 @@ def replace_stages(cfg: Mapping) -> list[tuple[str, str]]:
 
 
 def redact(line: str, stages: list[tuple[str, str]]) -> str:
-    """Apply replace stages like Promtail: every capture group of every match is replaced (Python `re`, not RE2)."""
+    """Apply replace stages the way Promtail's `replace` stage and Alloy's `stage.replace` do, with the RE2 engine:
+    for every match, every participating capture group is replaced (a group starting before the end of the previous
+    replacement is skipped), the stages one after the other on the result of the previous one."""
     for expression, replacement in stages:
-        pattern = re.compile(expression)
+        pattern = compile_re2(expression)
         pieces, pos = [], 0
         for m in pattern.finditer(line):
-            for g in range(1, (pattern.groups or 0) + 1):
-                if m.start(g) < 0 or m.start(g) < pos:
+            for g in range(1, pattern.groups + 1):
+                start, end = m.span(g)
+                if start < 0 or (pos and start < pos):
                     continue
-                pieces.append(line[pos:m.start(g)])
+                pieces.append(line[pos:start])
                 pieces.append(replacement)
-                pos = m.end(g)
+                pos = end
         pieces.append(line[pos:])
         line = "".join(pieces)
     return line

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -38,6 +39,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 
 VALIDATION_REASONS = ("malformed_json", "missing_feature", "wrong_type", "out_of_range")
 FAIRNESS_WINDOW = 2000
 FAIRNESS_MIN_PER_GROUP = 50
+HOSTNAME = socket.gethostname()  # the DCGM exporter's Hostname label is its container's host name
 
 
 class JsonLog:
@@ -297,7 +299,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         gw = self.gateway
         if url.path == "/metrics":
-            self._send(200, generate_latest(gw.registry), CONTENT_TYPE_LATEST)
+            # the simulated GPU also appears exactly as NVIDIA's DCGM exporter shows a real one (gpu.dcgm_exposition)
+            body = generate_latest(gw.registry) + gw.gpu.dcgm_exposition(HOSTNAME).encode()
+            self._send(200, body, CONTENT_TYPE_LATEST)
         elif url.path == "/healthz":
             rel, model = gw.release, gw.model
             body = {"status": "ok" if model else "model not loaded", "service": SERVICE, "version": rel.version,

@@ -35,6 +35,7 @@ HIGH = {"email-oncall", "slack-urgent"}
 WARN = {"slack-alerts"}
 ML = {"slack-ml-platform"}
 PLATFORM = {"slack-platform"}
+AIINFRA = {"slack-ai-infra"}
 PROMISED: dict[str, set[str]] = {
     "InferenceErrorRateCritical": PAGE,
     "InferenceLatencyBurnRateCritical": PAGE,
@@ -50,8 +51,26 @@ PROMISED: dict[str, set[str]] = {
     "FeatureStoreDown": HIGH,
     "FeatureStoreErrorsHigh": HIGH,
     "MissingFeaturesHigh": WARN,
-    "GPUUtilizationLow": WARN | PLATFORM,
-    "GPUMemoryHigh": HIGH | PLATFORM,
+    # GPUs (DCGM) and hosts (node_exporter): hardware goes to ai-infra; GPU memory pressure also to ml-platform.
+    "GPUUtilizationLow": WARN | AIINFRA,
+    "GPUMemoryHigh": HIGH | AIINFRA | ML,
+    "GPUXidError": HIGH | AIINFRA,
+    "GPUEccDoubleBitErrors": HIGH | AIINFRA,
+    "GPURowRemapFailure": HIGH | AIINFRA,
+    "GPUTemperatureHigh": WARN | AIINFRA,
+    "GPUThrottling": WARN | AIINFRA,
+    "GPUNVLinkErrors": WARN | AIINFRA,
+    "GPUMissing": HIGH | AIINFRA,
+    "HostDown": HIGH | AIINFRA,
+    "HostFilesystemFillingUp": WARN | AIINFRA,
+    "HostFilesystemAlmostFull": HIGH | AIINFRA,
+    "HostFilesystemReadOnly": HIGH | AIINFRA,
+    "HostMemoryMajorPageFaults": WARN | AIINFRA,
+    "HostOOMKill": WARN | AIINFRA,
+    "HostClockSkew": WARN | AIINFRA,
+    "HostClockNotSynchronising": WARN | AIINFRA,
+    "HostNetworkReceiveErrors": WARN | AIINFRA,
+    "HostNetworkTransmitErrors": WARN | AIINFRA,
     "FeatureDriftDetected": HIGH | ML,
     "PredictionDriftDetected": HIGH | ML,
     "ModelPerformanceDegraded": HIGH | ML,
@@ -198,6 +217,22 @@ INHIBITION_CASES = [
     (_alert("PrometheusScrapeFailure", instance="other:8080"), _alert("GPUMemoryHigh", instance="gpu:8080"), False),
     (_alert("PrometheusScrapeFailure", instance="feature-store:8081"),
      _alert("FeatureStoreDown", instance="feature-store:8081"), False),
+    # A host that is down hides everything else about that host, and only that host.
+    (_alert("HostDown", host="gpu-1", instance="10.0.0.1:9100"), _alert("GPUXidError", host="gpu-1", gpu="0"), True),
+    (_alert("HostDown", host="gpu-1", instance="10.0.0.1:9100"), _alert("GPUXidError", host="gpu-2", gpu="0"), False),
+    # ... including the scrape failure of its node_exporter, which must not inhibit HostDown back (the test also
+    # checks that the source is not inhibited: mutual inhibition would silence both).
+    (_alert("HostDown", host="gpu-1", instance="10.0.0.1:9100"),
+     _alert("PrometheusScrapeFailure", host="gpu-1", instance="10.0.0.1:9100"), True),
+    # A missing GPU hides the other GPU alerts of its host, not its host alerts nor other hosts' GPUs.
+    (_alert("GPUMissing", host="gpu-1"), _alert("GPUUtilizationLow", host="gpu-1", gpu="1"), True),
+    (_alert("GPUMissing", host="gpu-1"), _alert("GPUXidError", host="gpu-2", gpu="0"), False),
+    (_alert("GPUMissing", host="gpu-1"), _alert("HostFilesystemAlmostFull", host="gpu-1", mountpoint="/"), False),
+    # Severity inhibition within a family stays on one host.
+    (_alert("HostFilesystemAlmostFull", host="gpu-1", mountpoint="/"),
+     _alert("HostFilesystemFillingUp", host="gpu-1", mountpoint="/data"), True),
+    (_alert("HostFilesystemAlmostFull", host="gpu-1", mountpoint="/"),
+     _alert("HostFilesystemFillingUp", host="gpu-2", mountpoint="/"), False),
 ]
 
 

@@ -68,6 +68,29 @@ def test_only_monitoring_hosts_get_monitoring_services(rendered_envs):
             assert not {"prometheus", "alertmanager"} & compose
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_every_gpu_host_and_only_those_get_the_dcgm_exporter_and_a_scrape_job(rendered_envs, env):
+    inventory = _hosts(env)
+    hostvars = inventory["_meta"]["hostvars"]
+    gpu_hosts = set(inventory["gpu"]["hosts"])
+    assert gpu_hosts and gpu_hosts < set(hostvars)
+    for host, root in rendered_envs[env].items():
+        compose = {p.stem for p in (root / "compose").glob("*.yml")}
+        assert ("dcgm-exporter" in compose) is (host in gpu_hosts), host
+        assert (root / "dcgm-exporter" / "counters.csv").exists() is (host in gpu_hosts), host
+    for host in inventory["monitoring"]["hosts"]:
+        prom = rendered_envs[env][host] / "prometheus"
+        jobs = {j["job_name"]: j for j in yaml.safe_load((prom / "prometheus.yml").read_text())["scrape_configs"]}
+        targets = {sc["labels"]["host"]: sc["targets"] for sc in jobs["dcgm"]["static_configs"]}
+        assert targets == {h: [f"{hostvars[h]['ansible_host']}:9400"] for h in gpu_hosts}
+        declared = yaml.safe_load((prom / "rules" / "gpu-inventory.yml").read_text())["groups"][0]["rules"]
+        assert {r["labels"]["host"]: r["expr"] for r in declared} == {
+            h: f"vector({hostvars[h]['gpu_count']})" for h in gpu_hosts}
+        gpu_rules = yaml.safe_load((prom / "rules" / "gpu.yml").read_text())["groups"]
+        memory = next(r for g in gpu_rules for r in g["rules"] if r.get("alert") == "GPUMemoryHigh")
+        assert memory["for"] == "10m"  # the policy's wait; only the local environment shortens it
+
+
 def test_production_uses_pinned_upstream_images(rendered_envs):
     for host, root in rendered_envs["production"].items():
         for compose_file in (root / "compose").glob("*.yml"):

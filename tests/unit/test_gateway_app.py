@@ -187,6 +187,8 @@ def test_gpu_memory_leak_ends_in_oom_and_only_a_restart_frees_it(tmp_path):
         time.sleep(0.5)
         text = http("GET", f"{url}/metrics")[1]
         assert metric(text, "inference_gpu_memory_used_bytes") == metric(text, "inference_gpu_memory_total_bytes")
+        # the DCGM-shaped series the GPU rules read: the framebuffer is full (GPUMemoryHigh's ratio is 1)
+        assert metric(text, "DCGM_FI_DEV_FB_USED", gpu="0") == 1024 and metric(text, "DCGM_FI_DEV_FB_FREE") == 0
         status, body = predict(url, "u1", user_age=40)
         assert status == 500 and "out of memory" in body["error"]
         assert any("CUDA out of memory" in r["message"] for r in gateway.lines())
@@ -197,6 +199,82 @@ def test_gpu_memory_leak_ends_in_oom_and_only_a_restart_frees_it(tmp_path):
     gateway, url = start_gateway(tmp_path, release, store_url, **env)  # the restart
     try:
         assert predict(url, "u1", user_age=40)[0] == 200
+    finally:
+        gateway.stop()
+        store.stop()
+
+
+# --- the simulated GPU as NVIDIA's DCGM exporter shows a GPU ----------------------------------------------------
+
+DCGM_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION")
+
+
+def _dcgm_samples(text):
+    """{field: (labels, value)} of the DCGM_* samples, and the declared type per field."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE DCGM_"):
+            _, _, name, kind = line.split()
+            types[name] = kind
+        m = re.match(r"^(DCGM_[A-Z0-9_]+)\{(.*)\} (\S+)$", line)
+        if m:
+            samples[m.group(1)] = (dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), float(m.group(3)))
+    return samples, types
+
+
+def test_the_simulated_gpu_exports_dcgm_series_with_the_exporters_names_and_labels(demo):
+    text = http("GET", f"{demo['url']}/metrics")[1]
+    samples, types = _dcgm_samples(text)
+    for field in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
+                  "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+                  "DCGM_FI_DEV_THERMAL_VIOLATION", "DCGM_FI_DEV_POWER_VIOLATION"):
+        assert field in samples, f"{field} missing from /metrics"
+        labels, _ = samples[field]
+        assert list(labels)[:len(DCGM_LABELS)] == list(DCGM_LABELS), (field, labels)  # the exporter's order
+        assert labels["gpu"] == "0" and labels["device"] == "nvidia0" and labels["UUID"].startswith("GPU-")
+    # counters keep DCGM's names (no _total suffix), declared as counters under the same name
+    assert types["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"] == "counter" and types["DCGM_FI_DEV_FB_USED"] == "gauge"
+    assert not re.search(r"^DCGM_\S+_total[{ ]", text, re.M)
+    xid_labels, xid = samples["DCGM_FI_DEV_XID_ERRORS"]
+    assert xid == 0 and xid_labels["err_code"] == "0" and xid_labels["err_msg"] == "No Error"
+    # the framebuffer adds up to the GPU (16 GiB), in MiB, and agrees with the original gauges
+    used, free = samples["DCGM_FI_DEV_FB_USED"][1], samples["DCGM_FI_DEV_FB_FREE"][1]
+    assert used + free == 16384 and used == metric(text, "inference_gpu_memory_used_bytes") / 2**20
+    assert 0 <= samples["DCGM_FI_DEV_GPU_UTIL"][1] <= 100 and 25 <= samples["DCGM_FI_DEV_GPU_TEMP"][1] <= 75
+
+
+def test_every_dcgm_field_the_gpu_rules_read_is_exported_locally(demo):
+    """The same rules run on the demo platform: every DCGM field of rules_data/gpu.yml is exported, except NVLink
+    (a single PCIe GPU has none; DCGM reports it blank and the exporter leaves it out)."""
+    from alertstack.rules import static_rule_files
+    from alertstack.runbooks import promql_metric_names
+
+    read = {name for group in static_rule_files()["gpu.yml"]["groups"] for rule in group["rules"]
+            for name in promql_metric_names(rule["expr"]) if name.startswith("DCGM_")}
+    samples, _ = _dcgm_samples(http("GET", f"{demo['url']}/metrics")[1])
+    assert {"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_XID_ERRORS"} <= read
+    assert {f for f in read if "NVLINK" not in f} - set(samples) == set()
+
+
+def test_a_gpu_memory_leak_drives_dcgm_fb_used_over_the_alert_threshold(tmp_path):
+    """The gpu-oom fault (a release leaking GPU memory) raises DCGM_FI_DEV_FB_USED until GPUMemoryHigh's ratio
+    used / (used + free) passes 0.90; before the leak it is the baseline."""
+    store, store_url = start_feature_store(tmp_path)
+    release = tmp_path / "release.yml"
+    write_release(release, version="1.0.0")
+    gateway, url = start_gateway(tmp_path, release, store_url, GPU_TOTAL_MIB="16384", GPU_BASELINE_MIB="6144")
+    try:
+        before, _ = _dcgm_samples(http("GET", f"{url}/metrics")[1])
+        assert before["DCGM_FI_DEV_FB_USED"][1] == 6144
+        deploy(url, release, "1.0.1", gpu_memory_leak_mb_per_s=8000)
+        deadline = time.monotonic() + 10
+        while True:
+            after, _ = _dcgm_samples(http("GET", f"{url}/metrics")[1])
+            used, free = after["DCGM_FI_DEV_FB_USED"][1], after["DCGM_FI_DEV_FB_FREE"][1]
+            if used / (used + free) > 0.90 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert used / (used + free) > 0.90 and used + free == 16384
     finally:
         gateway.stop()
         store.stop()

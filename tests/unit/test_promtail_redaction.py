@@ -1,5 +1,5 @@
-"""Promtail's configuration checks and what its redaction stages leave of a log line (Python `re` emulating the
-replace stage; Promtail itself uses Go's RE2, which accepts the same expressions)."""
+"""Promtail's configuration checks and what its redaction stages leave of a log line (the replace stage emulated
+with the RE2 engine; the full corpus is tests/unit/test_log_redaction.py)."""
 from __future__ import annotations
 
 import copy
@@ -9,15 +9,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertstack.grafana import log_alerts, validate_logs
+from alertstack.grafana import log_alerts, redaction, validate_logs
 
 DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "promtail" / "defaults" / "main.yml"
 
 
 @pytest.fixture(scope="module")
 def stages():
-    redactions = yaml.safe_load(DEFAULTS.read_text())["promtail_redactions"]
-    return [(r["expression"], r["replace"]) for r in redactions]
+    return [(r["expression"], r["replace"]) for r in redaction.rules()]
+
+
+def test_the_role_takes_the_shared_rules_and_only_adds_site_rules():
+    defaults = yaml.safe_load(DEFAULTS.read_text())
+    assert "promtail_redactions" not in defaults and defaults["promtail_redactions_extra"] == []
 
 
 def _line(message: str) -> str:

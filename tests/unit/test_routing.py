@@ -23,7 +23,8 @@ def test_default_policy_has_no_routing_errors(config):
 
 def test_every_secret_is_a_file(config):
     assert routing.secret_files(config) == sorted([
-        "heartbeat_url", "pagerduty_routing_key", "slack_ai_infra_alerts_url", "slack_ai_infra_incidents_url",
+        "heartbeat_url", "pagerduty_routing_key", "slack_ai_infra_alerts_url", "slack_ai_infra_hardware_url",
+        "slack_ai_infra_incidents_url",
         "slack_ai_infra_info_url", "slack_ai_infra_urgent_url", "slack_ml_platform_alerts_url",
         "slack_platform_alerts_url", "smtp_password", "webhook_url"])
     text = repr(config)

@@ -163,7 +163,7 @@ def test_catalog_matches_the_rules():
 
 def test_rule_files_are_yaml_with_groups():
     files = rule_files(default_slos(), "http://r/", "http://g/d/")
-    assert set(files) == {"inference.yml", "ml.yml", "monitoring.yml", "slos.yml"}
+    assert set(files) == {"gpu.yml", "host.yml", "inference.yml", "ml.yml", "monitoring.yml", "slos.yml"}
     for text in files.values():
         assert yaml.safe_load(text)["groups"]
     assert "http://r/inference-errors.html" in files["slos.yml"]
@@ -197,3 +197,33 @@ def test_extra_files_may_be_a_list_of_groups_with_explicit_urls():
     rule = yaml.safe_load(text)["groups"][0]["rules"][0]
     assert rule["labels"]["family"] == "etl-lag"
     assert rule["annotations"]["dashboard_url"] == "http://g/d/etl"
+
+
+def test_only_the_short_windows_read_raw_counters_every_30_seconds():
+    """Cost shape (docs/alerting-policy.md): raw windows of at most 1h at 30 s, long windows from recorded rates."""
+    fast, long = slo.slo_rule_groups(slo.validate_slos([_default("inference-availability")])[0])
+    assert fast["interval"] == "30s" and long["interval"] == slo.LONG_INTERVAL == "4m"
+    fast_records = {r["record"]: r["expr"] for r in fast["rules"] if "record" in r}
+    assert set(fast_records) == {f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h")}
+    assert all("rate(" in e for e in fast_records.values())
+    long_records = {r["record"]: r["expr"] for r in long["rules"] if "record" in r}
+    for w in ("6h", "1d", "3d", "30d"):
+        expr = long_records[f"slo:sli_error:ratio_rate{w}"]
+        assert expr == (f'sum_over_time(slo:sli_bad:rate5m{{slo="inference-availability"}}[{w}])\n/\n'
+                        f'sum_over_time(slo:sli_total:rate5m{{slo="inference-availability"}}[{w}])')
+    # the recorded rates come first in their group, so the derived windows read this evaluation's sample
+    assert [r["record"] for r in long["rules"]][:2] == ["slo:sli_bad:rate5m", "slo:sli_total:rate5m"]
+    assert long_records["slo:sli_bad:rate5m"].endswith(" or vector(0)")
+    two_hours = long_records["slo:sli_error:ratio_rate2h"]
+    assert "[2h]" in two_hours and "rate(inference_requests_total" in two_hours
+    # every alert is in the 30 s group, after the ratios it reads
+    assert [r["alert"] for r in fast["rules"] if "alert" in r] == [
+        "InferenceErrorRateCritical", "InferenceErrorBudgetBurnHigh", "InferenceErrorBudgetBurnSlow"]
+    assert not any("alert" in r for r in long["rules"])
+
+
+def test_the_interval_override_applies_to_the_burn_rate_groups_only():
+    groups = yaml.safe_load(rule_files(default_slos(), "http://r/", "http://g/d/", slo_interval="5s")["slos.yml"])
+    intervals = {g["name"]: g["interval"] for g in groups["groups"]}
+    assert intervals["slo:inference-availability"] == "5s"
+    assert intervals["slo:inference-availability:long"] == "4m"
