@@ -16,7 +16,7 @@ from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = r"""
 name: stack_file_contents
-short_description: The text files under a controller directory, as {relative path: content}.
+short_description: "The text files under a controller directory, as {relative path: content}."
 options:
   _terms: {description: The directory., required: true}
   patterns: {description: Globs relative to the directory., type: list, default: ["*"]}
