@@ -85,11 +85,12 @@ def docs(c):
     print(f"updated {doc}")
 
 
-@task
-def bench(c):
-    """Print deploy timings: cold deploy (images present) and warm re-run."""
+@task(help={"skip_cold": "keep the running stack (no cold deploy)", "envs": "environments to render (comma-separated)"})
+def bench(c, skip_cold=False, envs=""):
+    """Print deploy and render timings side by side: cold, warm no-op, one-variable change, render per env."""
     import subprocess
-    _exit(subprocess.call([sys.executable, str(REPO / "benchmarks" / "deploy_time.py")], cwd=REPO))
+    args = [sys.executable, "-m", "benchmarks.deploy_time"] + (["--skip-cold"] if skip_cold else [])
+    _exit(subprocess.call(args + (["--envs", envs] if envs else []), cwd=REPO))
 
 
 @task(positional=["scenario"], help={

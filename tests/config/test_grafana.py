@@ -36,7 +36,9 @@ def render(tmp: Path, roles: list[str], hosts: str = "monitoring", inventory: di
     play = [{"hosts": hosts, "gather_facts": False, "vars": variables,
              "pre_tasks": [{"ansible.builtin.file": {"path": "{{ stack_root }}/compose", "state": "directory",
                                                      "mode": "0755"}}],
-             "roles": roles}]
+             "roles": roles,
+             # As playbooks/services.yml: the stack role writes every Compose file the roles added.
+             "tasks": [{"ansible.builtin.include_role": {"name": "stack", "tasks_from": "converge"}}]}]
     (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
     (tmp / "play.yml").write_text(yaml.safe_dump(play))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(REPO / "roles"),

@@ -31,6 +31,7 @@ PLAY = """
     - ansible.builtin.file: {path: "{{ stack_root }}/compose", state: directory, mode: "0755"}
     - ansible.builtin.include_role: {name: notification_sink}
     - ansible.builtin.include_role: {name: demo_platform}
+    - ansible.builtin.include_role: {name: stack, tasks_from: converge}
 """
 
 
