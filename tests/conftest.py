@@ -33,3 +33,26 @@ def offline_images(request):
     run = ansible.playbook("local", playbook="tests/images.yml", echo=False)
     assert run.ok, f"building the offline images failed:\n{run.output[-3000:]}"
     assert not _missing_images(), f"images still missing: {_missing_images()}"
+
+
+_STAGE_SECONDS: dict[str, float] = {}
+_STAGE_COUNTS: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add each test phase's duration (fixtures included) to its stage: the directory under tests/."""
+    parts = report.nodeid.split("/")
+    stage = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+    _STAGE_SECONDS[stage] = _STAGE_SECONDS.get(stage, 0.0) + report.duration
+    if report.when == "call":
+        _STAGE_COUNTS[stage] = _STAGE_COUNTS.get(stage, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A per-stage timing table at the end of every run, so a stage that grows is visible in CI's output."""
+    if not _STAGE_SECONDS:
+        return
+    terminalreporter.section("time per stage")
+    for stage, seconds in sorted(_STAGE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{stage:20} {seconds:8.1f} s  {_STAGE_COUNTS.get(stage, 0):5d} tests")
+    terminalreporter.write_line(f"{'total':20} {sum(_STAGE_SECONDS.values()):8.1f} s")
