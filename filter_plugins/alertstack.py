@@ -11,6 +11,8 @@ if _REPO_ROOT not in sys.path:
 from ansible.errors import AnsibleFilterError  # noqa: E402
 
 from alertstack import prometheus_config  # noqa: E402
+from alertstack.grafana import log_sources, redaction  # noqa: E402
+from alertstack.grafana.log_shipping import loki_push_urls  # noqa: E402
 from alertstack.plain import plain as _plain  # noqa: E402
 
 
@@ -96,6 +98,16 @@ def bcrypt_hash(password, seed):
     return webauth.bcrypt_hash(str(password), str(seed))
 
 
+# Log shipping, shared by the promtail and alloy roles (one definition for both shippers).
+def log_collection_effective(collection, project: str) -> dict:
+    """The inventory's `log_collection`, or the built-in default when it declares none."""
+    return _plain(collection) if collection else log_sources.default_collection(str(project))
+
+
+def log_loki_urls(configured: list, groups: dict, hostvars: dict, single_host: bool, port: int = 3100) -> list:
+    return loki_push_urls(configured, groups, hostvars, single_host, port)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -108,4 +120,12 @@ class FilterModule:
             "alertstack_routing_errors": routing_errors,
             "alertstack_secret_file_names": secret_file_names,
             "alertstack_bcrypt": bcrypt_hash,
+            "alertstack_log_collection": log_collection_effective,
+            "alertstack_log_collection_problems": lambda c, g: log_sources.collection_problems(_plain(c), _plain(g)),
+            "alertstack_log_host_sources": lambda c, names: log_sources.host_sources(_plain(c), _plain(names)),
+            "alertstack_log_host_mounts": lambda sources: log_sources.host_mounts(_plain(sources)),
+            "alertstack_log_selectors": lambda sources: log_sources.selectors(_plain(sources)),
+            "alertstack_log_redactions": lambda extra: redaction.effective(_plain(extra)),
+            "alertstack_log_redaction_problems": lambda r: redaction.problems(_plain(r)),
+            "alertstack_loki_urls": log_loki_urls,
         }
