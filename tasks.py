@@ -6,8 +6,11 @@ from pathlib import Path
 
 from invoke import Collection, task
 
+from alertstack import cli
+from alertstack.cli import known_errors
+
 REPO = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO))
+cli.parse_errors_exit_2()  # every bad argument, invoke's own parse errors included: one line on stderr, exit 2
 
 
 def _exit(code: int) -> None:
@@ -33,13 +36,16 @@ def down(c, volumes=False):
 def deploy(c, env="local"):
     """Run ansible-playbook -i inventories/ENV site.yml."""
     from alertstack import stack
-    _exit(stack.deploy(env).returncode)
+    with known_errors():
+        _exit(stack.deploy(cli.env(env)).returncode)
 
 
 @task(help={"env": "environment to render", "out": "output directory (default out/)"})
 def render(c, env="local", out="out"):
     """Write every file each host of ENV would get under OUT/ENV/<host>/, touching no host."""
     from alertstack import render as rendering
+    with known_errors():
+        cli.env(env)
     try:
         target = rendering.render(env, Path(out), echo=False)
     except rendering.RenderError as exc:
@@ -54,12 +60,14 @@ def smoke(c, env="local", timeout=120):
     """Every component healthy, every target up, rules loaded, and a synthetic alert delivered."""
     from alertstack import endpoints
     from alertstack import smoke as smoking
-    _exit(0 if smoking.smoke(endpoints.for_env(env), float(timeout)).ok else 1)
+    with known_errors():
+        seconds = cli.seconds(timeout, "timeout")
+        _exit(0 if smoking.smoke(endpoints.for_env(cli.env(env)), seconds).ok else 1)
 
 
 @task
 def lint(c):
-    """ansible-lint, yamllint, and promtool/amtool checks of every rendered environment."""
+    """ansible-lint, yamllint, the runbook checks, and promtool/amtool checks of every rendered environment."""
     from alertstack import lint as linting
     _exit(linting.lint_all())
 
@@ -78,17 +86,30 @@ def test(c, k="", m=""):
 
 @task
 def docs(c):
-    """Regenerate the routing matrix and inhibition table in docs/alerting-policy.md from the Alertmanager config."""
-    from alertstack import routing
+    """Regenerate the routing matrix and inhibition table in docs/alerting-policy.md from the Alertmanager config
+    that Ansible renders from the alertmanager role's defaults, and the Variables and Tags sections of every role README
+    from its meta/argument_specs.yml, defaults/ and tasks/main.yml."""
+    from alertstack import rendered, routing
     doc = REPO / "docs" / "alerting-policy.md"
-    doc.write_text(routing.update_document(doc.read_text(), routing.render_alertmanager_config()))
+    try:
+        doc.write_text(routing.update_document(doc.read_text(), rendered.role_policy()))
+    except routing.RoutingError as exc:
+        cli.fail(str(exc))
     print(f"updated {doc}")
+    from alertstack import role_docs  # each role README's Variables and Tags, from its argument spec and defaults
+    try:
+        changed = role_docs.write_all()
+    except role_docs.RoleDocsError as exc:
+        cli.fail(str(exc))
+    print(f"role READMEs: {len(changed)} of {len(role_docs.role_names())} updated")
 
 
 @task(help={"skip_cold": "keep the running stack (no cold deploy)", "envs": "environments to render (comma-separated)"})
 def bench(c, skip_cold=False, envs=""):
     """Print deploy and render timings side by side: cold, warm no-op, one-variable change, render per env."""
     import subprocess
+    with known_errors():
+        envs = ",".join(cli.envs(envs))
     args = [sys.executable, "-m", "benchmarks.deploy_time"] + (["--skip-cold"] if skip_cold else [])
     _exit(subprocess.call(args + (["--envs", envs] if envs else []), cwd=REPO))
 
@@ -98,8 +119,11 @@ def bench(c, skip_cold=False, envs=""):
     "interactive": "pause at each step for a human to follow the runbook"})
 def drill(c, scenario, interactive=False):
     """Run an incident drill end to end on the local stack and write incidents/<id>/."""
+    from alertstack.drills import scenarios
     from alertstack.drills.runner import run_drill, stack_from_env
-    result = run_drill(scenario, stack_from_env(), interactive=interactive, out_dir=REPO / "incidents")
+    with known_errors():
+        cli.choice(scenario, list(scenarios.SCENARIOS), "drill scenario")
+        result = run_drill(scenario, stack_from_env(), interactive=interactive, out_dir=REPO / "incidents")
     _exit(0 if result.passed else 1)
 
 
@@ -113,9 +137,10 @@ def drill(c, scenario, interactive=False):
 def silence(c, action, matcher=None, duration="", comment="", author="", id="", env="local", state="active"):
     """Manage Alertmanager silences. Credentials come from the environment or the vault, never from arguments."""
     from alertstack import endpoints, silences
-    url = endpoints.for_env(env).alertmanager_url
-    auth = silences.credentials(env)
-    try:
+    with known_errors():
+        cli.choice(action, ["add", "list", "expire"], "action")
+        url = endpoints.for_env(cli.env(env)).alertmanager_url
+        auth = silences.credentials(env)
         if action == "add":
             print(silences.add(url, matcher or [], duration, comment, author, auth=auth))
         elif action == "list":
@@ -124,11 +149,6 @@ def silence(c, action, matcher=None, duration="", comment="", author="", id="", 
         elif action == "expire":
             silences.expire(url, id, auth=auth)
             print(f"expired {id}")
-        else:
-            raise silences.SilenceError(f"unknown action {action!r}: use add, list or expire")
-    except silences.SilenceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
 
 
 @task(help={"service": "value of the service label to silence", "duration": "e.g. 2h",
@@ -137,12 +157,10 @@ def maintenance(c, service, duration, author="", env="local"):
     """Silence every alert of one service for a scheduled maintenance window."""
     import getpass
     from alertstack import endpoints, silences
-    try:
-        sid = silences.maintenance(endpoints.for_env(env).alertmanager_url, service, duration,
+    with known_errors():
+        silences.parse_duration(duration)
+        sid = silences.maintenance(endpoints.for_env(cli.env(env)).alertmanager_url, service, duration,
                                    author or getpass.getuser(), auth=silences.credentials(env))
-    except silences.SilenceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
     print(sid)
 
 
@@ -152,16 +170,36 @@ def fault(c, action, scenario=""):
     """Inject a drill fault into the local demo platform, or mitigate it (rollback = restore the previous release)."""
     from alertstack import faults
     from alertstack.drills.runner import stack_from_env
-    stack = stack_from_env()
-    if action == "inject":
-        print(faults.inject(scenario, stack))
-    elif action == "mitigate":
-        print(faults.mitigate(scenario, stack))
-    elif action == "rollback":
-        print(faults.mitigate(scenario, stack) if scenario else faults.rollback_release(stack))
-    else:
-        print(f"error: unknown action {action!r}: use inject, mitigate or rollback", file=sys.stderr)
+    with known_errors():
+        cli.choice(action, ["inject", "mitigate", "rollback"], "action")
+        if scenario or action != "rollback":
+            cli.choice(scenario, list(faults.SCENARIOS), "scenario")
+        stack = stack_from_env()
+        if action == "inject":
+            print(faults.inject(scenario, stack))
+        elif action == "mitigate":
+            print(faults.mitigate(scenario, stack))
+        else:
+            print(faults.mitigate(scenario, stack) if scenario else faults.rollback_release(stack))
+
+
+@task(help={"days": "days of history (default 30)", "seed": "seed of the synthetic history (default 1)",
+            "env": "environment whose rendered rules and SLOs are tested (default production)",
+            "from_prometheus": "read the raw SLO series of the last DAYS from this Prometheus URL instead",
+            "rules": "test this rule directory (a candidate) instead of rendering ENV's",
+            "out": "parent directory of the report (default backtests/)"})
+def backtest(c, days="30", seed="1", env="production", from_prometheus="", rules="", out="backtests"):
+    """Evaluate the rendered alert rules over history with a real Prometheus; write backtests/<id>/report.md."""
+    from alertstack.backtest import report, run
+    try:
+        result = run.run(days=run.integer("--days", days), seed=run.integer("--seed", seed), env=env,
+                         rules_dir=Path(rules) if rules else None, from_prometheus=from_prometheus or None,
+                         out_dir=Path(out))
+    except run.BacktestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
+    print(report.summary(result.score))
+    print(f"report: {result.report_dir / 'report.md'}")
+    _exit(0 if result.score.ok or result.history.source != "synthetic" else 1)
 
-
-ns = Collection(up, down, deploy, render, smoke, lint, test, docs, bench, drill, silence, maintenance, fault)
+ns = Collection(up, down, deploy, render, smoke, lint, test, docs, bench, drill, silence, maintenance, fault, backtest)

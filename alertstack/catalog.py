@@ -1,4 +1,4 @@
-"""The runbook catalogue: every alert of the stack and the slug of its runbook page (shared contract 1).
+"""The runbook catalogue: every alert of the stack and the slug of its runbook page.
 
 runbook_url = "<runbooks_base_url>/<slug>.html". Log alerts (Grafana/Loki) are listed too; they are not
 Prometheus rules, so `alert_names()` (what rule_files() defines) is a subset of RUNBOOK_SLUGS.

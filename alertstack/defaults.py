@@ -1,4 +1,4 @@
-"""The role defaults this package generates from (SLOs, Alertmanager policy), read from the roles' defaults files."""
+"""The role defaults this package generates from (SLOs, notification templates), read from the roles' files."""
 from __future__ import annotations
 
 import yaml
@@ -6,15 +6,10 @@ import yaml
 from alertstack.paths import ROLES
 
 SLOS_FILE = ROLES / "prometheus" / "defaults" / "main" / "slos.yml"
-POLICY_FILE = ROLES / "alertmanager" / "defaults" / "main" / "policy.yml"
 NOTIFICATION_TEMPLATES = ROLES / "alertmanager" / "templates" / "notifications.tmpl"
 
 
 def default_slos() -> list[dict]:
-    """`prometheus_slos` from roles/prometheus/defaults/main/slos.yml."""
+    """`prometheus_slos` from roles/prometheus/defaults/main/slos.yml: the SLOs the role ships, not an environment's
+    (those are read back from what Ansible rendered: alertstack.rendered.StackRoot.slos)."""
     return yaml.safe_load(SLOS_FILE.read_text())["prometheus_slos"]
-
-
-def default_policy() -> dict:
-    """The alertmanager_* variables of roles/alertmanager/defaults/main/policy.yml (Jinja not yet rendered)."""
-    return yaml.safe_load(POLICY_FILE.read_text())

@@ -22,9 +22,6 @@ class Endpoints:
     gateway_url: str | None
     auth: tuple[str, str] | None
 
-    def requests_auth(self):
-        return self.auth
-
 
 def credentials(env: str, hostvars: dict) -> tuple[str, str] | None:
     """The API account: STACK_API_USER / STACK_API_PASSWORD from the process environment, else the inventory's

@@ -25,7 +25,6 @@ from pathlib import Path
 import yaml
 
 from alertstack.localstack import LocalStack
-from alertstack.paths import REPO_ROOT
 
 SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage")
 
@@ -206,10 +205,9 @@ def start_drift(stack: LocalStack, rps: float = DRIFT_RPS, duration_s: float = D
     url = f"{stack.gateway_url.rstrip('/')}/predict"
     check_target(url, rps, duration_s)
     log = (stack.state_dir / "drift-loadgen.log").open("ab")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "alertstack.loadgen", "--url", url, "--rps", str(rps),
                              "--duration", str(duration_s), "--drift"], stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
     pidfile.write_text(f"{proc.pid}\n")
     return {"changed": True, "pid": proc.pid,

@@ -1,5 +1,5 @@
-"""Static checks of the repository: yamllint, ansible-lint, and the components' own checkers on every rendered
-environment (promtool check config/rules, amtool check-config)."""
+"""Static checks of the repository: yamllint, ansible-lint, the runbook pages (alertstack.runbooks.lint), and the
+components' own checkers on every rendered environment (promtool check config/rules, amtool check-config)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,6 +9,7 @@ from pathlib import Path
 from alertstack import render, tools
 from alertstack.paths import REPO_ROOT, VENV_BIN, environments
 from alertstack.progress import say
+from alertstack.runbooks import lint as runbook_lint
 
 
 def check_rendered_host(root: Path) -> list[str]:
@@ -55,6 +56,11 @@ def lint_all() -> int:
     failures = 0
     failures += run_tool("yamllint", ".") != 0
     failures += run_tool("ansible-lint", "--offline", "site.yml") != 0
+    say("Checking the runbooks")
+    problems = runbook_lint.lint_runbooks()
+    for p in problems:
+        say(f"  {p}")
+    failures += bool(problems)
     with tempfile.TemporaryDirectory() as tmp:
         for env in environments():
             say(f"Rendering and checking {env}")

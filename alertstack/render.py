@@ -31,7 +31,9 @@ def render(env: str, out: Path, echo: bool = False) -> Path:
             "ansible_python_interpreter": sys.executable,
             "ansible_become": False,
         },
-        env_vars={"ANSIBLE_GATHERING": "explicit"},
+        # Plain `linear`: rendering runs only controller-side actions (templates, asserts) for every host, where
+        # Mitogen's per-task set-up costs more than it saves (measured: production 66 s linear, 123 s Mitogen).
+        env_vars={"ANSIBLE_GATHERING": "explicit", "ANSIBLE_STRATEGY": "linear"},
         echo=echo,
     )
     if not run.ok:

@@ -1,25 +1,20 @@
-"""Alertmanager routing: consistency checks, the routing matrix of the policy document, and config rendering.
+"""Alertmanager routing: consistency checks and the routing matrix of the policy document.
 
 The policy lives in roles/alertmanager/defaults/main/policy.yml (variables alertmanager_route, alertmanager_receivers,
-alertmanager_inhibit_rules, alertmanager_time_intervals). `render_alertmanager_config` assembles alertmanager.yml
-from them exactly as roles/alertmanager/templates/alertmanager-config.j2 does, so tests can check it with amtool.
+alertmanager_inhibit_rules, alertmanager_time_intervals) and the inventories; Ansible assembles alertmanager.yml from
+them (roles/alertmanager/templates/alertmanager-config.j2). Everything here takes that rendered configuration as a
+dict: from the role (preflight), or read back by alertstack.rendered.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Iterator
 
-import jinja2
-import yaml
-
-from alertstack.paths import ROLES
+from alertstack.plain import file_references
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
-TEMPLATES_GLOB = "/etc/alertmanager/templates/*.tmpl"
-ALERTMANAGER_DEFAULTS = ROLES / "alertmanager" / "defaults" / "main"
 
-# Fields that would hold a secret in clear text, and the *_file field to use instead (defect 1).
+# Fields that would hold a secret in clear text, and the *_file field to use instead.
 CLEAR_SECRETS = {
     "slack_api_url": "slack_api_url_file", "api_url": "api_url_file", "routing_key": "routing_key_file",
     "service_key": "service_key_file", "auth_password": "auth_password_file",
@@ -32,118 +27,12 @@ _INTEGRATIONS = ("slack_configs", "pagerduty_configs", "email_configs", "webhook
 
 
 class RoutingError(ValueError):
-    """A policy that cannot be rendered (e.g. a variable it needs is undefined)."""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Loading the role defaults the way Ansible does: `!unsafe` values are never templated.
-
-class Unsafe(str):
-    """A value tagged !unsafe in a vars file: passed through without Jinja templating."""
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
-
-
-def load_vars_file(path: str | Path) -> dict:
-    """A YAML vars file, with `!unsafe` strings kept as Unsafe."""
-    return yaml.load(Path(path).read_text(), Loader=_Loader) or {}  # noqa: S506 (SafeLoader subclass)
-
-
-def role_defaults(directory: Path = ALERTMANAGER_DEFAULTS) -> dict:
-    """All variables of a role's defaults/main/*.yml, merged in file-name order like Ansible."""
-    out: dict = {}
-    for path in sorted(Path(directory).glob("*.yml")):
-        out.update(load_vars_file(path))
-    return out
-
-
-def _render(value: Any, variables: dict, env: jinja2.Environment, depth: int = 0) -> Any:
-    if isinstance(value, Unsafe):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _render(v, variables, env, depth) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render(v, variables, env, depth) for v in value]
-    if isinstance(value, str) and ("{{" in value or "{%" in value):
-        if depth > 10:
-            raise RoutingError(f"variables nest too deeply while rendering {value!r}")
-        try:
-            result = env.from_string(value).render(_Lazy(variables, env, depth + 1))
-        except jinja2.UndefinedError as exc:
-            raise RoutingError(f"rendering {value!r}: {exc}") from exc
-        result = yaml.safe_load(result) if result.strip() in ("True", "False", "true", "false") else result
-        return _render(result, variables, env, depth + 1) if isinstance(result, str) and "{{" in result else result
-    return value
-
-
-class _Lazy(dict):
-    """Template context that renders a variable when a template reads it (Ansible's lazy templating)."""
-
-    def __init__(self, variables: dict, env: jinja2.Environment, depth: int):
-        super().__init__(variables)
-        self._env, self._depth, self._vars = env, depth, variables
-
-    def __getitem__(self, key):
-        return _render(self._vars[key], self._vars, self._env, self._depth)
-
-
-def render_variables(names: list[str], variables: dict | None = None) -> dict:
-    """The named alertmanager_* variables, from the role defaults overridden by `variables`, Jinja rendered."""
-    merged = {**role_defaults(), **(variables or {})}
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 (YAML, not HTML)
-    missing = [n for n in names if n not in merged]
-    if missing:
-        raise RoutingError(f"undefined variable(s): {', '.join(missing)}")
-    return {n: _render(merged[n], merged, env) for n in names}
-
-
-def render_alertmanager_config(variables: dict | None = None) -> dict:
-    """alertmanager.yml as a dict: the policy (role defaults, overridden by `variables`) plus global settings.
-
-    Mirrors roles/alertmanager/templates/alertmanager-config.j2: global = alertmanager_global + SMTP settings
-    (password from the secret file smtp_password), route = alertmanager_route + alertmanager_route_timing.
-    """
-    v = render_variables(["alertmanager_global", "alertmanager_smtp_smarthost", "alertmanager_smtp_from",
-                          "alertmanager_smtp_auth_username", "alertmanager_smtp_require_tls", "alertmanager_route",
-                          "alertmanager_route_timing", "alertmanager_inhibit_rules", "alertmanager_time_intervals",
-                          "alertmanager_receivers"], variables)
-    glob = {**(v["alertmanager_global"] or {}),
-            "smtp_smarthost": v["alertmanager_smtp_smarthost"],
-            "smtp_from": v["alertmanager_smtp_from"],
-            "smtp_auth_username": v["alertmanager_smtp_auth_username"],
-            "smtp_auth_password_file": f"{SECRETS_DIR}/smtp_password",
-            "smtp_require_tls": bool(v["alertmanager_smtp_require_tls"])}
-    return {
-        "global": glob,
-        "templates": [TEMPLATES_GLOB],
-        "route": {**v["alertmanager_route"], **(v["alertmanager_route_timing"] or {})},
-        "inhibit_rules": v["alertmanager_inhibit_rules"],
-        "time_intervals": v["alertmanager_time_intervals"],
-        "receivers": v["alertmanager_receivers"],
-    }
+    """A policy that cannot be rendered (e.g. a variable it needs is undefined) or documented."""
 
 
 def secret_files(config: dict) -> list[str]:
     """Names of the files under SECRETS_DIR that the config references through *_file fields."""
-    found: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, item in node.items():
-                if str(key).endswith("_file") and isinstance(item, str) and item.startswith(SECRETS_DIR + "/"):
-                    found.add(item[len(SECRETS_DIR) + 1:])
-                walk(item)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(config)
-    return sorted(found)
+    return file_references(config, SECRETS_DIR)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -167,8 +56,8 @@ def routing_errors(config: dict) -> list[str]:
     """Problems of an alertmanager.yml (as a dict) that amtool does not report or reports late, as sentences.
 
     Receivers referenced by routes that do not exist, duplicate receiver names, time intervals referenced but not
-    defined, inhibit rules without source or target, secrets in clear text instead of *_file fields (defect 1),
-    environment-variable placeholders (defect 1), and time-restricted routes that end the search (defect 6).
+    defined, inhibit rules without source or target, secrets in clear text instead of *_file fields,
+    environment-variable placeholders, and time-restricted routes that end the search.
     """
     errors: list[str] = []
     if not isinstance(config, dict):

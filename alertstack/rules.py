@@ -8,20 +8,18 @@ policy requires (labels severity/team/service, annotations summary/description).
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import yaml
 
 from alertstack import gpu as gpu_mod
 from alertstack import slo as slo_mod
-from alertstack.slo import SEVERITIES, TEAMS
+from alertstack.vocabulary import DURATION_RE, SEVERITIES, TEAMS
 
 RULES_DATA = Path(__file__).resolve().parent / "rules_data"
 SLO_FILE = "slos.yml"
 REQUIRED_LABELS = ("severity", "team", "service")
 REQUIRED_ANNOTATIONS = ("summary", "description")
-_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
 class RuleError(ValueError):
@@ -115,7 +113,7 @@ def apply_for_overrides(sources: dict[str, dict], overrides: dict | None) -> Non
     for name, duration in overrides.items():
         if name not in found:
             raise RuleError(f"alert `for` override names {name!r}, which is not an alert of the rule files")
-        if not isinstance(duration, str) or not _DURATION_RE.match(duration):
+        if not isinstance(duration, str) or not DURATION_RE.match(duration):
             raise RuleError(f"alert `for` override of {name}: {duration!r} is not a Prometheus duration (e.g. 1m)")
 
 
@@ -145,7 +143,7 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
         content = yaml.safe_load(content) if isinstance(content, str) else content
         sources[name] = copy.deepcopy({"groups": content} if isinstance(content, list) else content)
     validated = slo_mod.validate_slos(slos)
-    groups = [g for s in validated for g in slo_mod.slo_rule_groups(s)]
+    groups = slo_mod.rule_groups(validated)
     if slo_interval:
         for group in groups:
             if group.get("interval") == "30s":

@@ -13,17 +13,17 @@ from typing import Iterable, Mapping, Sequence
 
 import requests
 
+from alertstack import api
+from alertstack.vocabulary import duration_seconds
+
 # Silences created by the Ansible `silences` role carry this createdBy, so the role only expires its own.
 ANSIBLE_CREATED_BY = "ansible:ai-alerting"
 MAINTENANCE_COMMENT = "scheduled maintenance"
 MAX_DURATION = timedelta(days=30)
 MIN_DURATION = timedelta(minutes=1)
-HTTP_TIMEOUT = 10
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r"^\s*([^=!~\s]+)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
-_DURATION_PART = re.compile(r"(\d+)(w|d|h|m|s)")
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _SILENCE_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -92,16 +92,11 @@ def parse_duration(text: str) -> timedelta:
     """`30m`, `2h`, `1d`, `1h30m`, `1w` -> timedelta, between MIN_DURATION and MAX_DURATION."""
     if not isinstance(text, str) or not text.strip():
         raise SilenceError("duration is required, e.g. 30m, 2h or 1d")
-    s = text.strip()
-    pos, total = 0, 0
-    for m in _DURATION_PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise SilenceError(f"duration {text!r} is not valid; use a number and a unit (s, m, h, d, w), e.g. 30m or 2h")
-    d = timedelta(seconds=total)
+    try:
+        d = timedelta(seconds=duration_seconds(text))
+    except ValueError:
+        raise SilenceError(f"duration {text!r} is not valid; use a number and a unit (s, m, h, d, w), "
+                           "e.g. 30m or 2h") from None
     if d < MIN_DURATION:
         raise SilenceError(f"duration {text!r} is shorter than the minimum of {MIN_DURATION}")
     if d > MAX_DURATION:
@@ -128,14 +123,9 @@ def _iso(t: datetime) -> str:
 
 def _request(method: str, url: str, auth, **kwargs) -> requests.Response:
     try:
-        resp = requests.request(method, url, auth=tuple(auth) if auth else None, timeout=HTTP_TIMEOUT, **kwargs)
-    except requests.RequestException as exc:
-        raise SilenceError(f"Alertmanager at {url} is unreachable: {exc}") from None
-    if resp.status_code == 401:
-        raise SilenceError(f"Alertmanager refused the credentials (401) for {method} {url}")
-    if not resp.ok:
-        raise SilenceError(f"Alertmanager answered {resp.status_code} to {method} {url}: {resp.text.strip()[:300]}")
-    return resp
+        return api.call(method, url, auth, "Alertmanager", **kwargs)
+    except api.ApiError as exc:
+        raise SilenceError(str(exc)) from None
 
 
 def build_silence(matchers: Sequence[str] | str, duration: str, comment: str, author: str,

@@ -26,13 +26,17 @@ An SLO (OpenSLO-like, see roles/prometheus/defaults/main/slos.yml):
 
 Every ratio the alerts use is a recording rule `slo:sli_error:ratio_rate<window>` with labels slo, sli, service.
 
-Shape (docs/alerting-policy.md, "How the SLO rules are shaped"): only the short windows (SHORT_WINDOWS: 5m, 30m,
-1h, the windows of the page tier) are computed from the raw counters, every 30 s. A second group per SLO, every
-LONG_INTERVAL, computes 2h from the raw counters, records the bad and total event rates over 5m once
-(`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`) and derives the long windows (DERIVED_WINDOWS: 6h, 1d, 3d) and the
-error budget's window from those recorded samples: ratio = sum_over_time(bad[w]) / sum_over_time(total[w]).
-A 3d window then reads about a thousand recorded samples every 4 minutes instead of every raw sample of three days
-every 30 s (benchmarks/rule_eval.py).
+Shape (docs/alerting-policy.md, "How the SLO rules are shaped"): rules are shared by the SLOs of a family (same
+metric and selector shape, differing only in the values of `=` matchers such as job or endpoint): each window is one
+rule per family, `sum by (<key labels>)` over all its SLOs, mapped to one series per SLO (labels slo, sli, service)
+through the info series `slo:sli:info` that the family's first rule records. Group `slo:fast` (30 s): info, the short
+windows (SHORT_WINDOWS) from the raw counters, and the alerts that read a short window. Group `slo:long`
+(LONG_INTERVAL): the 5m event rates (`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`) and 2h from the raw counters; the
+long windows (DERIVED_WINDOWS) and each compliance window derived for all SLOs at once as
+sum_over_time(bad[w]) / sum_over_time(total[w]); objective, budget; the alerts that read long windows only.
+
+The burn-rate tiers (windows, factors, `for`) are data: DEFAULT_TIERS below (SLOs without `alerts`) and the
+`alerts` of each SLO in prometheus_slos; which group evaluates an alert follows from its windows.
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ DERIVED_WINDOWS = ("6h", "1d", "3d")
 """Windows derived from the recorded 5m rates every LONG_INTERVAL (and the SLO's compliance window, for the budget).
 The remaining windows (2h) are computed from the raw counters every LONG_INTERVAL: a 2h window read as 4-minute
 pieces would drift by a piece's offset (up to ~1 % when the error ratio moves fast), at little saving."""
+RAW_LONG_WINDOWS = tuple(w for w in WINDOWS if w not in SHORT_WINDOWS + DERIVED_WINDOWS)
+"""Windows computed from the raw counters every LONG_INTERVAL (2h)."""
 LONG_INTERVAL = "4m"
 """Interval of the group that derives the longer windows. Below the 5m lookback delta on purpose: the 30 s alerts
 read its series, and the previous sample stays visible while the next evaluation is being written."""
@@ -74,6 +80,13 @@ RECORD_BAD = "slo:sli_bad:rate5m"
 """Bad events per second over 5m, recorded every LONG_INTERVAL: the samples every long window is summed from."""
 RECORD_TOTAL = "slo:sli_total:rate5m"
 """All events per second over 5m, recorded every LONG_INTERVAL."""
+RECORD_INFO = "slo:sli:info"
+"""One series per SLO, value 1, labels slo, sli, service, slo_family and the SLO's key labels (e.g. job, endpoint):
+how a family rule's series (one per key) become series per SLO."""
+INFO_PLACEHOLDER = "alertstack_slo_info_placeholder"
+"""A metric that never exists: absent(placeholder{labels}) is how the info rule writes a series with given labels."""
+GROUP_FAST = "slo:fast"
+GROUP_LONG = "slo:long"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ALERT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -311,17 +324,6 @@ def bad_ratio_expr(slo: dict, window: str) -> str:
     return f"(\n  {bad}\n)\n/\n{total}"
 
 
-def derived_ratio_expr(slo: dict, window: str) -> str:
-    """PromQL of the bad ratio over `window` derived from the recorded 5m event rates (RECORD_BAD, RECORD_TOTAL).
-
-    sum_over_time of evenly spaced rate samples / sum_over_time of the same spacing = bad events / all events.
-    sum (not avg) because the bad rate of an availability SLO also exists (as 0) when there was no traffic.
-    """
-    sel = _selector(slo)
-    return (f"sum_over_time({RECORD_BAD}{sel}[{window}])\n/\n"
-            f"sum_over_time({RECORD_TOTAL}{sel}[{window}])")
-
-
 def _labels(slo: dict) -> dict:
     return {"slo": slo["name"], "sli": slo["sli"]["type"], "service": slo["service"]}
 
@@ -372,36 +374,255 @@ def _alert_rule(slo: dict, alert: dict) -> dict:
     return rule
 
 
-def slo_rule_groups(slo: dict) -> list[dict]:
-    """Prometheus rule groups of one validated SLO.
+# --- Families: SLOs that read the same metric with the same selector shape share their recording rules. ---
 
-    `slo:<name>` (30s): the short windows from the raw counters, then the alerts. Recordings and the alerts that read
-    them share one group: rules of a group run in order, so an alert always sees this evaluation's short ratios.
-    `slo:<name>:long` (LONG_INTERVAL): the 5m event rates once, every longer window and the budget derived from them.
+_MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`)'
+                         r'\s*(?:,|$)')
+_RESERVED = {"__name__", "slo", "sli", "service", "slo_family", "le"}
+"""Label names that never become a family key: the SLO labels of the records, the family label, the bucket label."""
+_RE2_META = set("\\.+*?()|[]{}^$")
+
+
+def _parse_matchers(inner: str) -> list[tuple[str, str, str]] | None:
+    """`a="b",c=~"d"` -> [(name, op, literal as written)]; None if it is not a plain list of matchers."""
+    out, pos, inner = [], 0, inner.strip()
+    while inner[pos:].strip():
+        m = _MATCHER_RE.match(inner, pos)
+        if not m:
+            return None
+        out.append((m.group(1), m.group(2), m.group(3)))
+        pos = m.end()
+    return out
+
+
+def _parse_selector(selector: str) -> tuple[str, list[tuple[str, str, str]]] | None:
+    m = _SELECTOR_RE.match(selector.strip())
+    if not m:
+        return None
+    matchers = _parse_matchers(_matchers(m.group(2) or ""))
+    return None if matchers is None else (m.group(1), matchers)
+
+
+def _equalities(matchers: list[tuple[str, str, str]]) -> dict[str, str]:
+    """{label: value} of the `label="value"` matchers that can be a family key (plain value, label used once)."""
+    names = [m[0] for m in matchers]
+    return {n: lit[1:-1] for n, op, lit in matchers
+            if op == "=" and names.count(n) == 1 and n not in _RESERVED and lit.startswith('"')
+            and "\\" not in lit and len(lit) > 2}
+
+
+def _q(value: str) -> str:
+    """A PromQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _regex_literal(values: list[str]) -> str:
+    """A PromQL string literal of an RE2 alternation that matches exactly these values."""
+    return _q("|".join("".join("\\" + c if c in _RE2_META else c for c in v) for v in values))
+
+
+def _shape(slo: dict) -> tuple[tuple, dict[str, str], dict]:
+    """(family signature, key {label: value}, parsed selectors) of a validated SLO.
+
+    Two SLOs are in one family when they have the same SLI type, metrics and matchers except for the values of
+    the key labels: the labels matched with `=` in every selector of the SLO (availability: errors and total
+    with the same value). A selector that is not a plain list of matchers makes a family of its own.
     """
-    labels = _labels(slo)
-    bad, total = _event_rates(slo, "5m")
-    if slo["sli"]["type"] == "availability":
-        bad = f"{bad} or vector(0)"
-    short = [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
-             for w in WINDOWS if w in SHORT_WINDOWS]
-    long = [{"record": RECORD_BAD, "expr": bad, "labels": dict(labels)},
-            {"record": RECORD_TOTAL, "expr": total, "labels": dict(labels)}]
-    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": bad_ratio_expr(slo, w), "labels": dict(labels)}
-             for w in WINDOWS if w not in SHORT_WINDOWS + DERIVED_WINDOWS]
-    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": derived_ratio_expr(slo, w), "labels": dict(labels)}
-             for w in (*DERIVED_WINDOWS, slo["window"])]
-    long += [
-        {"record": RECORD_OBJECTIVE, "expr": f"vector({_num(slo['objective'])})", "labels": dict(labels)},
-        {"record": RECORD_BUDGET,
-         "expr": f"1 - {RECORD_PREFIX}{slo['window']}{_selector(slo)} / {_num(slo['budget'])}",
-         "labels": dict(labels)},
-    ]
-    alerts = [_alert_rule(slo, a) for a in slo["alerts"]]
-    return [
-        {"name": f"slo:{slo['name']}", "interval": "30s", "rules": short + alerts},
-        {"name": f"slo:{slo['name']}:long", "interval": LONG_INTERVAL, "rules": long},
-    ]
+    sli = slo["sli"]
+    if sli["type"] == "availability":
+        errors, total = _parse_selector(sli["errors"]), _parse_selector(sli["total"])
+        if errors is None or total is None:
+            return ("own", slo["name"]), {}, {}
+        e_eq, t_eq = _equalities(errors[1]), _equalities(total[1])
+        key = {k: v for k, v in t_eq.items() if e_eq.get(k) == v}
+        rest = lambda ms: tuple(sorted(m for m in ms if m[0] not in key))  # noqa: E731
+        sig = ("availability", errors[0], rest(errors[1]), total[0], rest(total[1]), tuple(sorted(key)))
+        return sig, key, {"errors": errors, "total": total}
+    matchers = _parse_matchers(sli["selector"])
+    if matchers is None:
+        return ("own", slo["name"]), {}, {}
+    key = _equalities(matchers)
+    sig = ("latency", sli["histogram"], format_le(sli["threshold"]),
+           tuple(sorted(m for m in matchers if m[0] not in key)), tuple(sorted(key)))
+    return sig, key, {"selector": matchers}
+
+
+def families(slos: list[dict]) -> list[dict]:
+    """Validated SLOs grouped into families: {"id", "sli", "keys" (label names), "slos", "members" [(slo, key)],
+    "parsed" (the first member's parsed selectors)}, in the order of their first SLO."""
+    out: dict[tuple, dict] = {}
+    for s in slos:
+        sig, key, parsed = _shape(s)
+        if sig not in out:
+            n = sum(f["sli"] == s["sli"]["type"] for f in out.values()) + 1
+            out[sig] = {"id": f"{s['sli']['type']}-{n}", "sli": s["sli"]["type"], "keys": sorted(key),
+                        "slos": [], "members": [], "parsed": parsed}
+        out[sig]["slos"].append(s)
+        out[sig]["members"].append((s, key))
+    return list(out.values())
+
+
+def _family_selector(family: dict, metric: str, matchers: list[tuple[str, str, str]], extra: str = "") -> str:
+    """metric{the shared matchers, each key label matched against every value of the family}."""
+    parts = []
+    for name, op, lit in matchers:
+        if name in family["keys"]:
+            values = sorted({key[name] for _, key in family["members"]})
+            parts.append(f"{name}={_q(values[0])}" if len(values) == 1 else f"{name}=~{_regex_literal(values)}")
+        else:
+            parts.append(f"{name}{op}{lit}")
+    return _with_matchers(metric, ",".join(parts), extra)
+
+
+def _family_event_rates(family: dict, window: str) -> tuple[str, str]:
+    """PromQL of (bad events/s, all events/s) over `window`, one series per key of the family, from raw counters."""
+    by = f" by ({', '.join(family['keys'])})" if family["keys"] else ""
+    first = family["slos"][0]
+    sli = first["sli"]
+    if family["sli"] == "availability":
+        if family["parsed"]:
+            errors = _family_selector(family, *family["parsed"]["errors"])
+            total = _family_selector(family, *family["parsed"]["total"])
+        else:
+            errors, total = sli["errors"].strip(), sli["total"].strip()
+        total_rate = f"sum{by} (rate({total}[{window}]))"
+        # no 5xx series yet is 0 bad events, not no data (0 x the total keeps the keys that have traffic)
+        return f"(\n  sum{by} (rate({errors}[{window}]))\n  or\n  0 * {total_rate}\n)", total_rate
+    le = "le=" + _q(format_le(sli["threshold"]))
+    if family["parsed"]:
+        count = _family_selector(family, sli["histogram"] + "_count", family["parsed"]["selector"])
+        bucket = _family_selector(family, sli["histogram"] + "_bucket", family["parsed"]["selector"], le)
+    else:
+        count = _with_matchers(sli["histogram"] + "_count", sli["selector"])
+        bucket = _with_matchers(sli["histogram"] + "_bucket", sli["selector"], le)
+    count_rate = f"sum{by} (rate({count}[{window}]))"
+    return f"(\n  {count_rate}\n  -\n  sum{by} (rate({bucket}[{window}]))\n)", count_rate
+
+
+def _per_slo(family: dict, expr: str) -> str:
+    """`expr` (one series per key) as one series per SLO of the family, labelled slo, sli, service only."""
+    body = expr.replace("\n", "\n    ")
+    return (f"sum by (slo, sli, service) (\n  {RECORD_INFO}{{slo_family={_q(family['id'])}}}\n"
+            f"  * on ({', '.join(family['keys'])}) group_left ()\n  (\n    {body}\n  )\n)")
+
+
+def info_expr(family: dict) -> str:
+    """PromQL that returns one series per SLO of the family, value 1, labelled slo, sli, service, slo_family and
+    the SLO's key labels: `absent()` of a metric that does not exist returns its equality matchers as labels.
+    A balanced tree of `or`, so that evaluating it stays linear in the number of SLOs."""
+    leaves = []
+    for s, key in family["members"]:
+        labels = {**_labels(s), "slo_family": family["id"], **key}
+        leaves.append(f"absent({INFO_PLACEHOLDER}{{{','.join(f'{k}={_q(v)}' for k, v in labels.items())}}})")
+
+    def tree(items: list[str]) -> str:
+        if len(items) == 1:
+            return items[0]
+        mid = len(items) // 2
+        return f"(\n{tree(items[:mid])}\nor\n{tree(items[mid:])}\n)"
+    return tree(leaves)
+
+
+def _filter(all_slos: list[dict], subset: list[dict]) -> str:
+    """`{slo=~"a|b"}` selecting the subset's SLOs, or `` when the subset is every SLO."""
+    if len(subset) == len(all_slos):
+        return ""
+    return f"{{slo=~{_regex_literal([s['name'] for s in subset])}}}"
+
+
+def _derived(window: str, sel: str = "") -> str:
+    """The bad ratio over `window` of every selected SLO, from the recorded 5m event rates; SLOs that are no
+    longer defined (no info series) are dropped, not carried for the length of the window."""
+    return (f"sum_over_time({RECORD_BAD}{sel}[{window}])\n/\n"
+            f"sum_over_time({RECORD_TOTAL}{sel}[{window}])\nand on (slo)\n{RECORD_INFO}")
+
+
+def derived_ratio_expr(slo: dict, window: str) -> str:
+    """PromQL of one SLO's bad ratio over `window` from the recorded 5m event rates (RECORD_BAD, RECORD_TOTAL).
+
+    sum_over_time of evenly spaced rate samples / sum_over_time of the same spacing = bad events / all events.
+    sum (not avg) because the bad rate of an availability SLO also exists (as 0) when there was no traffic.
+    """
+    sel = _selector(slo)
+    return (f"sum_over_time({RECORD_BAD}{sel}[{window}])\n/\n"
+            f"sum_over_time({RECORD_TOTAL}{sel}[{window}])")
+
+
+def _alert_is_long(alert: dict) -> bool:
+    """An alert that reads no window of the 30 s group is evaluated with the long group, after its ratios: its
+    inputs change only there, so evaluating it every 30 s would re-read the same values."""
+    return not any(w in SHORT_WINDOWS for b in alert["burn_rates"] for w in (b["long"], b["short"]))
+
+
+def rule_groups(slos: list[dict]) -> list[dict]:
+    """The Prometheus rule groups of all validated SLOs (docs/alerting-policy.md, "How the SLO rules are shaped").
+
+    `slo:fast` (30s): per family the SLO info series and the short windows (SHORT_WINDOWS) from the raw counters,
+    one rule per family and window; then every alert that reads a short window. Recordings and the alerts that
+    read them share the group: rules of a group run in order, so an alert sees this evaluation's ratios.
+    `slo:long` (LONG_INTERVAL): per family the 5m event rates and RAW_LONG_WINDOWS from the raw counters; one rule
+    per derived window (DERIVED_WINDOWS and each compliance window) for all SLOs; objective and budget; then the
+    alerts that read long windows only.
+    """
+    if not slos:
+        return []
+    fams = families(slos)
+
+    def union(exprs: list[str]) -> str:
+        """One rule for several families (or objectives, budgets): one record name is written by one rule only."""
+        return exprs[0] if len(exprs) == 1 else "\nor\n".join(f"(\n{e}\n)" for e in exprs)
+
+    def ratios(window: str) -> str:
+        return union([_per_slo(f, "{}\n/\n{}".format(*_family_event_rates(f, window))) for f in fams])
+
+    def by(key) -> dict[Any, list[dict]]:
+        out: dict[Any, list[dict]] = {}
+        for s in slos:
+            out.setdefault(key(s), []).append(s)
+        return out
+
+    fast = [{"record": RECORD_INFO, "expr": union([info_expr(f) for f in fams])}]
+    fast += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in SHORT_WINDOWS]
+    long = [{"record": RECORD_BAD, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[0]) for f in fams])},
+            {"record": RECORD_TOTAL, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[1]) for f in fams])}]
+    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in RAW_LONG_WINDOWS]
+    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": _derived(w)} for w in DERIVED_WINDOWS]
+    long += [{"record": f"{RECORD_PREFIX}{window}", "expr": _derived(window, _filter(slos, members))}
+             for window, members in by(lambda s: s["window"]).items()]
+    long.append({"record": RECORD_OBJECTIVE, "expr": union([
+        f"{_num(objective)} * sum by (slo, sli, service) ({RECORD_INFO}{_filter(slos, members)})"
+        for objective, members in by(lambda s: s["objective"]).items()])})
+    long.append({"record": RECORD_BUDGET, "expr": union([
+        f"1 - {RECORD_PREFIX}{window}{_filter(slos, members)} / {_num(budget)}"
+        for (window, budget), members in by(lambda s: (s["window"], s["budget"])).items()])})
+    for s in slos:
+        for a in s["alerts"]:
+            (long if _alert_is_long(a) else fast).append(_alert_rule(s, a))
+    return [{"name": GROUP_FAST, "interval": "30s", "rules": fast},
+            {"name": GROUP_LONG, "interval": LONG_INTERVAL, "rules": long}]
+
+
+def slo_rule_groups(slo: dict) -> list[dict]:
+    """The rule groups of a single validated SLO (rule_groups of a list of one)."""
+    return rule_groups([slo])
+
+
+def standalone_expr(expr: str, groups: list[dict]) -> str:
+    """`expr` with every read of the info series replaced by the info rule's own expression (filtered by the
+    selector it had), so that it can be evaluated where that rule never ran (range queries over backfilled
+    history, tests)."""
+    info = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == RECORD_INFO)
+
+    def repl(m: re.Match) -> str:
+        sel = m.group(1)
+        if not sel:
+            return f"(\n{info}\n)"
+        fam = re.fullmatch(r'\{slo_family="([^"]+)"\}', sel)
+        if not fam:
+            raise ValueError(f"standalone_expr: cannot inline {RECORD_INFO}{sel}")
+        # absent(placeholder{slo_family="x"}) is {slo_family="x"} 1: keeps that family's info series
+        return f"(\n(\n{info}\n) and on (slo_family) absent({INFO_PLACEHOLDER}{sel})\n)"
+    return re.sub(re.escape(RECORD_INFO) + r"(\{[^}]*\})?", repl, expr)
 
 
 def detection_time_seconds(objective: float, factor: float, long_window: str, bad_ratio: float) -> float:

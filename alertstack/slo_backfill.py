@@ -218,9 +218,12 @@ class Prometheus:
 
 
 def recorded_rate_rules(slos: list[dict]) -> dict:
-    """Rule file with only the recorded 5m event rates of the SLOs (the rules the derived windows read)."""
+    """Rule file with only the recorded 5m event rates of the SLOs (the rules the derived windows read), as
+    generated (one rule per family), with the info series they join on inlined (slo.standalone_expr): range
+    queries over the backfilled history run where the info rule never did."""
     from alertstack import slo as slo_mod
-    rules = [r for s in slo_mod.validate_slos(slos) for g in slo_mod.slo_rule_groups(s) for r in g["rules"]
+    groups = slo_mod.rule_groups(slo_mod.validate_slos(slos))
+    rules = [{**r, "expr": slo_mod.standalone_expr(r["expr"], groups)} for g in groups for r in g["rules"]
              if r.get("record") in (slo_mod.RECORD_BAD, slo_mod.RECORD_TOTAL)]
     return {"groups": [{"name": "slo-recorded-rates", "interval": slo_mod.LONG_INTERVAL, "rules": rules}]}
 

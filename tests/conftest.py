@@ -1,18 +1,12 @@
-"""Shared fixtures: the repository root on sys.path, and the offline images the docker-marked tests need."""
+"""Shared fixtures: the offline images the docker-marked tests need, and a timing table per test stage."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from alertstack import ansible  # noqa: E402
-from alertstack.images import OFFLINE  # noqa: E402
+from alertstack import ansible
+from alertstack.images import OFFLINE
 
 
 def _missing_images() -> list[str]:

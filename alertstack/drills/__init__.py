@@ -1,1 +1,1 @@
-"""Incident drills: scenarios, the runner, predicted MTTD bounds and the timeline."""
+"""Incident drills: scenarios, the runner, predicted MTTD bounds, the timeline and the incident report."""

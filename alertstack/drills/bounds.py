@@ -2,7 +2,7 @@
 
 bound = detection + scrape interval + recording-rule interval + alert evaluation interval + `for` + group_wait
 
-- detection, burn-rate alerts: (1 - SLO) x burn x window / bad-ratio (defect 4 of the reference); with a long
+- detection, burn-rate alerts: (1 - SLO) x burn x window / bad-ratio (docs/alerting-policy.md); with a long
   and a short window both must cross, so the larger of the two.
 - detection, threshold alerts: the expression's longest range window (a step change is fully inside the window by
   then), or a caller-supplied estimate (a leak that grows over minutes).
@@ -16,30 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_RANGE = re.compile(r"\[((?:\d+(?:ms|y|w|d|h|m|s))+)(?::[^\]]*)?\]")
-
-
-def seconds(value) -> float:
-    """A Prometheus duration ("1h30m", "5m", "30s") or a number of seconds -> seconds (float)."""
-    if isinstance(value, bool):
-        raise ValueError(f"duration {value!r} is not a duration")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"duration {value!r} is negative")
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"duration {value!r} is not a duration such as 30s, 5m or 1h")
-    s, pos, total = value.strip(), 0, 0.0
-    for m in _DURATION.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise ValueError(f"duration {value!r} is not a duration such as 30s, 5m or 1h")
-    return total
+from alertstack.vocabulary import duration_seconds as seconds
+from alertstack.vocabulary import longest_range_s as expression_window_s  # [5m] -> 300; 0 for an instant expression
 
 
 def burn_rate_detection_s(objective: float, factor: float, window, bad_ratio: float) -> float:
@@ -58,11 +36,6 @@ def multiwindow_detection_s(objective: float, factor: float, long_window, short_
     """A multi-window burn-rate condition fires when both windows have crossed: the larger detection time."""
     return max(burn_rate_detection_s(objective, factor, long_window, bad_ratio),
                burn_rate_detection_s(objective, factor, short_window, bad_ratio))
-
-
-def expression_window_s(expr: str) -> float:
-    """The longest range selector in a PromQL expression ([5m] -> 300); 0 for an instant expression."""
-    return max((seconds(m.group(1)) for m in _RANGE.finditer(expr or "")), default=0.0)
 
 
 @dataclass

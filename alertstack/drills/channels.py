@@ -176,8 +176,8 @@ def expected_channels(config: dict, labels: dict, start: datetime, end: datetime
             exp.optional += [c for c in chans if c not in exp.optional]
     exp.optional = [c for c in exp.optional if c not in exp.required]
     if waits:
-        from alertstack.drills.bounds import seconds
-        exp.group_wait = min(waits, key=seconds)
+        from alertstack.vocabulary import duration_seconds
+        exp.group_wait = min(waits, key=duration_seconds)
     return exp
 
 

@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
-from alertstack.drills import bounds, channels, prom, scenarios
+from alertstack import api, rendered
+from alertstack.drills import bounds, channels, scenarios
 from alertstack.drills import timeline as tl
 from alertstack.drills.timeline import FAILED, PASSED, SKIPPED, Timeline
 from alertstack.localstack import LocalStack
@@ -108,7 +109,7 @@ def _wait(progress: _Progress, what: str, check: Callable[[], tuple], deadline_a
     while True:
         try:
             done, state = check()
-        except prom.ApiError as exc:  # a blip must not end the drill; the deadline does
+        except api.ApiError as exc:  # a blip must not end the drill; the deadline does
             done, state = False, f"API error: {exc}"
         except Exception as exc:  # noqa: BLE001  (the sink client raises its own errors)
             done, state = False, f"error: {exc}"
@@ -138,17 +139,13 @@ def notifications_about(stack: LocalStack, alertname: str | None = None, dedup_k
             or word.search(json.dumps(m.get("payload"), default=str))]
 
 
-def _load_slos() -> dict:
-    from alertstack import defaults, slo
-    return {s["name"]: s for s in slo.validate_slos(defaults.default_slos())}
-
-
-def key_metric_query(scenario: scenarios.Scenario) -> str:
-    """The PromQL charted in the report: the scenario's, or its SLO's bad-event ratio over 1m."""
+def key_metric_query(scenario: scenarios.Scenario, slos: dict) -> str:
+    """The PromQL charted in the report: the scenario's, or its SLO's bad-event ratio over 1m.
+    `slos`: {name: SLO} as deployed (alertstack.rendered)."""
     if scenario.key_metric:
         return scenario.key_metric
     from alertstack import slo
-    return " ".join(slo.bad_ratio_expr(_load_slos()[scenario.detection.slo], "1m").split())
+    return " ".join(slo.bad_ratio_expr(slos[scenario.detection.slo], "1m").split())
 
 
 def deployed_timing(stack: LocalStack, cfg: DrillConfig, am_config: dict | None = None,
@@ -158,7 +155,7 @@ def deployed_timing(stack: LocalStack, cfg: DrillConfig, am_config: dict | None 
     out = {"scrape_interval_s": cfg.scrape_interval_s, "evaluation_interval_s": cfg.evaluation_interval_s,
            "group_wait_s": cfg.group_wait_s}
     if out["scrape_interval_s"] is None or out["evaluation_interval_s"] is None:
-        g = prom.config(stack.prometheus_url, stack.auth).get("global", {})
+        g = api.config(stack.prometheus_url, stack.auth).get("global", {})
         if out["scrape_interval_s"] is None:
             out["scrape_interval_s"] = bounds.seconds(g.get("scrape_interval", "1m"))
         if out["evaluation_interval_s"] is None:
@@ -166,7 +163,7 @@ def deployed_timing(stack: LocalStack, cfg: DrillConfig, am_config: dict | None 
     if out["group_wait_s"] is None:
         if group_wait is None:
             route = (am_config if am_config is not None
-                     else prom.alertmanager_config(stack.alertmanager_url, stack.auth)).get("route", {})
+                     else api.alertmanager_config(stack.alertmanager_url, stack.auth)).get("route", {})
             group_wait = route.get("group_wait", "30s")
         out["group_wait_s"] = bounds.seconds(group_wait)
     return out
@@ -177,27 +174,32 @@ def alert_labels(sc: scenarios.Scenario, deployed: dict | None) -> dict:
     if deployed is not None:
         return {"alertname": sc.alertname, **deployed.get("labels", {})}
     try:
-        from alertstack.grafana import log_alerts
+        from alertstack.logs import alerts as log_alerts
         alert = next(a for a in log_alerts.LOG_ALERTS if a.name == sc.alertname)
         return {"alertname": sc.alertname, **log_alerts.labels(alert, "grafana")}
     except (ImportError, StopIteration, AttributeError):
         return {"alertname": sc.alertname, "severity": sc.severity}
 
 
-def expected_delivery(sc: scenarios.Scenario, am_config: dict | None, labels: dict, start: float,
-                      end: float) -> channels.Expectation:
-    """Channels the deployed routing tree delivers the alert to during the drill; the scenario's own list when
-    the deployed configuration is unavailable (then the events webhook is allowed, not required)."""
+def expected_delivery(am_config: dict | None, labels: dict, start: float, end: float,
+                      written_config: dict | None = None) -> channels.Expectation:
+    """Channels the running Alertmanager's routing tree (`am_config`, from its API) delivers the alert to during
+    the drill. Without it, the human channels of the alertmanager.yml Ansible wrote (`written_config`) at `start`,
+    the events webhook then allowed, not required."""
     if am_config:
         return channels.expected_channels(am_config, labels, datetime.fromtimestamp(start, timezone.utc),
                                           datetime.fromtimestamp(end, timezone.utc))
-    required = [tuple(c) for c in sc.channels]
-    return channels.Expectation(required=required, optional=[("webhook", None)],
-                                resolved=[tuple(c) for c in (sc.resolved_channels or sc.channels[:1])])
+    exp = channels.expected_channels(written_config or {}, labels, datetime.fromtimestamp(start, timezone.utc))
+    human = [c for c in exp.required if c[0] != "webhook"]
+    return channels.Expectation(required=human, optional=[("webhook", None)],
+                                resolved=[c for c in exp.resolved if c in human], group_wait=exp.group_wait,
+                                receivers=exp.receivers)
 
 
-def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict | None) -> bounds.MttdBound:
-    """The MTTD bound of the scenario's alert from the deployed rule (`deployed`, from bounds.deployed_rule)."""
+def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict | None,
+                    slos: dict) -> bounds.MttdBound:
+    """The MTTD bound of the scenario's alert from the deployed rule (`deployed`, from bounds.deployed_rule) and
+    the deployed SLOs (`slos`, {name: SLO})."""
     common = {"scrape_interval": timing["scrape_interval_s"], "group_wait": timing["group_wait_s"]}
     if deployed:
         common["evaluation_interval"] = deployed["evaluation_interval_s"] or timing["evaluation_interval_s"]
@@ -206,7 +208,7 @@ def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict |
         common["evaluation_interval"] = timing["evaluation_interval_s"]
     det = scenario.detection
     if det.kind == "slo":
-        slo_def = _load_slos()[det.slo]
+        slo_def = slos[det.slo]
         return bounds.slo_alert_bound(slo_def, scenario.alertname, det.bad_ratio,
                                       for_=deployed["for_s"] if deployed else None, **common)
     for_s = deployed["for_s"] if deployed else _log_alert_for(scenario.alertname)
@@ -216,7 +218,7 @@ def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict |
 
 def _log_alert_for(alertname: str) -> float:
     try:
-        from alertstack.grafana.log_alerts import LOG_ALERTS
+        from alertstack.logs.alerts import LOG_ALERTS
         alert = next(a for a in LOG_ALERTS if a.name == alertname)
         return bounds.seconds(alert.for_)
     except (ImportError, StopIteration, AttributeError, ValueError):
@@ -257,7 +259,8 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
     runbook's command, run for real), alert resolved, resolved notification, and no notification on an unexpected
     channel. Ctrl-C and exceptions still mitigate and clean up; KeyboardInterrupt is re-raised afterwards.
     """
-    from alertstack import faults, incident_report
+    from alertstack import faults
+    from alertstack.drills import report as incident_report
     from alertstack.loadgen import BackgroundLoad
 
     sc = scenarios.get(scenario)
@@ -265,7 +268,7 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
     out = out or sys.stdout
     progress = _Progress(out)
     timeline = Timeline.new(sc.name, alertname=sc.alertname, severity=sc.severity, title=sc.title, fault=sc.fault,
-                            channels=[list(c) for c in sc.channels], evaluator=sc.evaluator,
+                            channels=[], evaluator=sc.evaluator,
                             mitigation_command=faults.MITIGATION_COMMANDS[sc.name],
                             mitigation_action=faults.MITIGATION_ACTIONS.get(sc.name, ""),
                             key_metric=None, key_metric_label=sc.key_metric_label, note=sc.note,
@@ -285,11 +288,19 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
         progress.say(f"note: {sc.note}")
     try:
         # --- preflight: the rule is loaded, the timing and the routing are known, nothing is already wrong -----
-        timeline.meta["key_metric"] = key_metric_query(sc)
+        written = rendered.deployed(stack.root)  # what Ansible wrote for this stack: SLOs, alertmanager.yml
+        try:
+            slos = written.slos_by_name()
+        except rendered.RenderedError as exc:
+            timeline.step("SLO definitions read", FAILED, message=str(exc))
+            progress.say(f"cannot run: {exc}")
+            return result
+        timeline.meta["slos"] = [slos[name] for name in sc.budget_slos if name in slos]
+        timeline.meta["key_metric"] = key_metric_query(sc, slos)
         deployed = None
         if sc.evaluator == "prometheus":
             try:
-                deployed = bounds.deployed_rule(prom.rules(stack.prometheus_url, stack.auth), sc.alertname)
+                deployed = bounds.deployed_rule(api.rules(stack.prometheus_url, stack.auth), sc.alertname)
             except LookupError as exc:
                 timeline.step("alert rule loaded", FAILED, message=str(exc))
                 progress.say(f"cannot run: {exc}")
@@ -297,14 +308,19 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
             timeline.step("alert rule loaded", PASSED, message=f"for {deployed['for_s']:.0f}s, evaluated every "
                                                                f"{deployed['evaluation_interval_s']:.0f}s")
         try:
-            am_config = prom.alertmanager_config(stack.alertmanager_url, stack.auth)
-        except prom.ApiError as exc:
+            am_config = api.alertmanager_config(stack.alertmanager_url, stack.auth)
+        except api.ApiError as exc:
             am_config = None
-            progress.say(f"Alertmanager configuration unavailable ({exc}); using the scenario's channels")
+            progress.say(f"Alertmanager configuration unavailable ({exc}); using the alertmanager.yml Ansible wrote")
+        try:
+            written_config = written.alertmanager_config()
+        except (rendered.RenderedError, OSError) as exc:
+            written_config = None
+            progress.say(f"note: {exc}")
         labels = alert_labels(sc, deployed)
         now = time.time()
         horizon = now + cfg.precondition_timeout_s + (sc.notify_deadline_s or 1800) + sc.resolve_deadline_s
-        expect = expected_delivery(sc, am_config, labels, now, horizon)
+        expect = expected_delivery(am_config, labels, now, horizon, written_config)
         timing = deployed_timing(stack, cfg, am_config, expect.group_wait)
         timeline.meta.update(timing=timing, alert_labels_routed=labels, receivers=expect.receivers,
                              channels=[list(c) for c in expect.required],
@@ -312,11 +328,12 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
                              resolved_channels=[list(c) for c in expect.resolved])
         progress.say("expected notifications: " + ", ".join(_chan(c) for c in expect.required)
                      + (f" (maybe: {', '.join(_chan(c) for c in expect.optional)})" if expect.optional else ""))
-        human = [c for c in sc.channels if not any(channels.channel_matches(e, tuple(c)) for e in expect.required)]
+        policy = scenarios.policy_channels(written_config or am_config or {}, labels)  # business hours
+        human = [c for c in policy if not any(channels.channel_matches(e, c) for e in expect.required)]
         if human:
             progress.say("note: the deployed routing does not deliver to " + ", ".join(_chan(c) for c in human)
                          + " now (time interval or changed policy); following the deployed routing")
-        bound = predicted_bound(sc, timing, deployed)
+        bound = predicted_bound(sc, timing, deployed, slos)
         result.bound = bound
         timeline.meta["bound"] = bound.to_dict()
         timeline.meta["bound_text"] = bound.describe()
@@ -462,18 +479,18 @@ def _without_at(detail: dict) -> dict:
 def _active(stack: LocalStack, sc: scenarios.Scenario) -> list:
     """States of the scenario's alert now: Prometheus (pending/firing) or, for log alerts, Alertmanager."""
     if sc.evaluator == "prometheus":
-        return [a["state"] for a in prom.alerts(stack.prometheus_url, stack.auth, sc.alertname)]
-    return ["firing" for a in prom.alertmanager_alerts(stack.alertmanager_url, stack.auth, sc.alertname)
+        return [a["state"] for a in api.alerts(stack.prometheus_url, stack.auth, sc.alertname)]
+    return ["firing" for a in api.alertmanager_alerts(stack.alertmanager_url, stack.auth, sc.alertname)
             if a.get("status", {}).get("state") in ("active", "suppressed")]
 
 
 def _observe_alert(stack: LocalStack, sc: scenarios.Scenario, timeline: Timeline) -> None:
     """Record alert_pending / alert_firing the first time each is seen."""
     if sc.evaluator == "prometheus":
-        items = prom.alerts(stack.prometheus_url, stack.auth, sc.alertname)
+        items = api.alerts(stack.prometheus_url, stack.auth, sc.alertname)
         for a in items:
             if timeline.first(tl.ALERT_PENDING) is None and a["state"] in ("pending", "firing"):
-                at = prom.parse_time(a.get("activeAt")) or time.time()
+                at = api.parse_time(a.get("activeAt")) or time.time()
                 timeline.add(tl.ALERT_PENDING, at=at, alertname=sc.alertname, labels=a.get("labels", {}),
                              observed_as=a["state"])
             if a["state"] == "firing" and timeline.first(tl.ALERT_FIRING) is None:
@@ -482,7 +499,7 @@ def _observe_alert(stack: LocalStack, sc: scenarios.Scenario, timeline: Timeline
                 timeline.meta["alert_annotations"] = a.get("annotations", {})
                 timeline.meta["alert_labels"] = a.get("labels", {})
     else:
-        for a in prom.alertmanager_alerts(stack.alertmanager_url, stack.auth, sc.alertname):
+        for a in api.alertmanager_alerts(stack.alertmanager_url, stack.auth, sc.alertname):
             if timeline.first(tl.ALERT_FIRING) is None:
                 timeline.add(tl.ALERT_FIRING, alertname=sc.alertname, labels=a.get("labels", {}),
                              annotations=a.get("annotations", {}), source="alertmanager")

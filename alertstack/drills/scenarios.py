@@ -1,27 +1,26 @@
-"""The drill scenarios: the fault, the alert it must raise, where that alert must be notified, load and deadlines.
+"""The drill scenarios: the fault, the alert it must raise, load and deadlines.
 
 The fault itself and its mitigation live in alertstack.faults (same scenario names); this module says what a drill
-expects to observe. `channels` are the notification-sink channels (kind, channel) the routing policy
-(roles/alertmanager/defaults/main/policy.yml) delivers the alert to during business hours in the local
-environment, besides the events webhook; tests/unit/test_channels.py keeps them equal to the policy. At run time
-the drill derives the channels from the *deployed* Alertmanager configuration and the clock
-(alertstack.drills.channels), so an out-of-hours drill does not expect the business-hours Slack channel.
+expects to observe. Where the alert must be notified is not stated here: it is what the Alertmanager configuration
+Ansible rendered for the environment delivers it to (`policy_channels`, walking the routing tree with
+alertstack.drills.channels as `amtool config routes test` does). At run time the drill reads the *deployed*
+configuration and the clock, so an out-of-hours drill does not expect the business-hours Slack channel.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-# Sink channels (apps/notification_sink): Slack posts land on their channel name, PagerDuty Events v2 on events-v2.
-PAGERDUTY = ("pagerduty", "events-v2")
-ONCALL_EMAIL = ("email", "oncall@ai-alerting.local")  # alertmanager_oncall_email of the local environment
+from alertstack.drills import channels as routes
 
-
-def slack(channel: str) -> tuple[str, str]:
-    return ("slack", channel.lstrip("#"))
+# The moment a scenario's channels are stated for: a Wednesday, 10:00 UTC (inside business_hours).
+BUSINESS_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
 
-def email(address: str) -> tuple[str, str]:
-    return ("email", address)
+def policy_channels(am_config: dict, labels: dict, at: datetime = BUSINESS_HOURS) -> list[tuple]:
+    """The human channels (kind, channel) `am_config` (a rendered alertmanager.yml) delivers an alert with `labels`
+    to at `at`, besides the events webhook; in routing order."""
+    return [c for c in routes.expected_channels(am_config, labels, at).required if c[0] != "webhook"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,6 @@ class Scenario:
     title: str
     fault: str                              # what happens, in words (faults.py does it)
     alertname: str                          # the alert the drill waits for
-    channels: tuple                         # (kind, channel) the policy delivers it to (business hours, local)
     detection: Detection
     key_metric: str                         # PromQL charted across the incident ("": the SLO's 1m bad ratio)
     key_metric_label: str
@@ -61,7 +59,6 @@ class Scenario:
     # alert resolved and resolved notification after mitigation.
     notify_deadline_s: float | None = None
     resolve_deadline_s: float = 600.0
-    resolved_channels: tuple | None = None  # must receive the resolved notification (None: any expected one)
     tolerated_alerts: tuple = ()            # other alerts the fault may legitimately raise
     note: str = ""
     budget_slos: tuple = ("inference-availability", "inference-latency")
@@ -70,50 +67,45 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
-        name="latency", title="Inference latency spike (scenario A)",
+        name="latency", title="Inference latency spike",
         fault="a gateway release adds 600 ms to every request (ensemble re-ranking)",
         alertname="InferenceLatencyBurnRateCritical", severity="critical",
-        channels=(PAGERDUTY, slack("ai-infra-incidents")), resolved_channels=(PAGERDUTY,),
         detection=Detection("slo", slo="inference-latency", bad_ratio=1.0),
         key_metric="", key_metric_label="share of /predict requests slower than 300 ms (1m)",
         notify_deadline_s=300, resolve_deadline_s=600,
         tolerated_alerts=("InferenceLatencyElevated", "InferenceLatencyBurnRateHigh"),
         budget_slos=("inference-latency",)),
     Scenario(
-        name="errors", title="Inference error-rate spike (scenario C)",
+        name="errors", title="Inference error-rate spike",
         fault="a gateway release fails 30 % of requests with HTTP 500 (preprocessing library upgrade)",
         alertname="InferenceErrorRateCritical", severity="critical",
-        channels=(PAGERDUTY, slack("ai-infra-incidents")), resolved_channels=(PAGERDUTY,),
         detection=Detection("slo", slo="inference-availability", bad_ratio=0.3),
         key_metric="", key_metric_label="share of /predict requests answered 5xx (1m)",
         notify_deadline_s=300, resolve_deadline_s=600,
         tolerated_alerts=("InferenceErrorRateHigh", "InferenceErrorBudgetBurnHigh"),
         budget_slos=("inference-availability",)),
     Scenario(
-        name="feature-store", title="Feature store outage (scenario B)",
+        name="feature-store", title="Feature store outage",
         fault="the feature-store container is stopped",
         alertname="FeatureStoreDown", severity="high",
-        channels=(ONCALL_EMAIL, slack("ai-infra-urgent")),
         detection=Detection("threshold"),
         key_metric='up{job="feature-store"}', key_metric_label="feature store scrape up (1 = up)",
         tolerated_alerts=("InferenceErrorRateCritical", "InferenceErrorRateHigh", "FeatureStoreErrorsHigh",
                           "PrometheusScrapeFailure", "MissingFeaturesHigh"),
         budget_slos=("inference-availability",)),
     Scenario(
-        name="drift", title="Input feature drift (scenario D)",
+        name="drift", title="Input feature drift",
         fault="traffic arrives with user_age ~ N(50, 15) instead of the training N(35, 10)",
         alertname="FeatureDriftDetected", severity="high",
-        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("ml-platform-alerts")),
         detection=Detection("threshold", detection_s=120),
         key_metric='max by (feature_name) (model_drift_psi{metric_type="feature"})',
         key_metric_label="feature PSI against the training reference",
         load=None,  # faults.inject("drift") runs the drifted load itself; healthy load would dilute it
         tolerated_alerts=("PredictionDriftDetected",), budget_slos=()),
     Scenario(
-        name="gpu-oom", title="GPU memory leak ending in OOM errors (scenario E)",
+        name="gpu-oom", title="GPU memory leak ending in OOM errors",
         fault="a gateway release leaks 128 MB/s of GPU memory (embedding cache on the GPU)",
         alertname="GPUMemoryHigh", severity="high",
-        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("ai-infra-hardware"), slack("ml-platform-alerts")),
         detection=Detection("threshold", detection_s=180),
         key_metric="max(DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))",
         key_metric_label="GPU framebuffer used / (used + free), DCGM fields of the simulated GPU",
@@ -127,7 +119,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         name="logging-outage", title="Logging outage",
         fault="a gateway release switches its log output off",
         alertname="LogIngestionOutage", severity="high",
-        channels=(ONCALL_EMAIL, slack("ai-infra-urgent"), slack("platform-alerts")),
         detection=Detection("threshold", detection_s=600),
         key_metric='sum(rate(inference_requests_total{job="inference-gateway"}[1m]))',
         key_metric_label="gateway requests per second (still served while its logs are silent)",

@@ -20,15 +20,14 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
-from alertstack.grafana import log_alerts
 from alertstack.grafana.datasources import EXPRESSION_UID, LOKI_UID
+from alertstack.logs import alerts as log_alerts
+from alertstack.vocabulary import longest_range_s
 
 FOLDER = "AI Alerting - logs"
 GROUP = "log-alerts"
 INTERVAL = "1m"
 _EXPR_REF = DataSourceRef(type_val=EXPRESSION_UID, uid=EXPRESSION_UID)
-_DURATION = re.compile(r"\[(\d+)([smhd])\]")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def rule_uid(name: str) -> str:
@@ -38,8 +37,7 @@ def rule_uid(name: str) -> str:
 
 def _lookback_seconds(logql: str) -> int:
     """The longest range selector in the expression: how far back the query must look."""
-    ranges = [int(n) * _SECONDS[u] for n, u in _DURATION.findall(logql)]
-    return max(ranges or [300])
+    return int(longest_range_s(logql)) or 300
 
 
 def _rule(alert: log_alerts.LogAlert, runbooks_base_url: str, grafana_external_url: str) -> dict:

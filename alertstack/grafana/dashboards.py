@@ -1,6 +1,7 @@
-"""The four dashboards, built with grafana-foundation-sdk (uids fixed by the shared contract).
+"""The four dashboards, built with grafana-foundation-sdk (fixed uids, which the alerts'
+dashboard_url annotations link to).
 
-`dashboards()` returns {uid: dashboard JSON model}. Queries use only the demo platform's own metrics (contract 4),
+`dashboards()` returns {uid: dashboard JSON model}. Queries use only the demo platform's own metrics,
 Alertmanager's and Prometheus's self-metrics, and the log labels the shipper writes (`job`, `service`, `level`).
 """
 from __future__ import annotations
@@ -276,6 +277,12 @@ def to_json(builder) -> dict:
 def dashboards() -> dict[str, dict]:
     """uid -> dashboard JSON model, for every dashboard of the stack."""
     return {uid: to_json(build()) for uid, build in BUILDERS.items()}
+
+
+def files(prefix: str = "") -> dict[str, str]:
+    """{<prefix><uid>.json: the dashboard's JSON text} for every dashboard, ready for the stack_files module."""
+    return {f"{prefix}{uid}.json": json.dumps(model, indent=2, sort_keys=True) + "\n"
+            for uid, model in dashboards().items()}
 
 
 def provider(path: str = "/var/lib/grafana/dashboards", folder: str = "AI Alerting") -> dict:

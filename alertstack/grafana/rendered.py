@@ -9,8 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from alertstack.grafana import alloy, validate, validate_logs
+from alertstack.grafana import validate
 from alertstack.grafana.dashboards import UIDS
+from alertstack.logs import alloy
+from alertstack.logs import validate as validate_logs
 
 
 def check_stack_root(root: Path) -> tuple[list[str], list[tuple[str, str]]]:

@@ -14,14 +14,13 @@ from typing import Iterable, Mapping
 
 import yaml
 
-from alertstack.grafana import logql
 from alertstack.grafana.datasources import EXPRESSION_UID
+from alertstack.logs import logql
+from alertstack.plain import strings
+from alertstack.vocabulary import DURATION_RE, SEVERITIES, TEAMS
 
 UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SEVERITIES = {"critical", "high", "warning", "info"}
-TEAMS = {"ml-platform", "ai-infra", "platform", "data"}
 DATASOURCE_TYPES = {"prometheus", "loki", "alertmanager"}
 PANEL_TYPES = {"row", "timeseries", "stat", "gauge", "bargauge", "table", "text", "logs", "alertGroups", "alertlist",
                "heatmap", "piechart", "state-timeline", "status-history", "barchart", "histogram", "dashlist"}
@@ -453,24 +452,13 @@ def check_alert_provisioning(prov, datasources: Mapping[str, str], dashboard_uid
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\$)\$(?!\$)")
 
 
-def _strings(value, path: str):
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}[{i}]")
-
-
 def _check_interpolation(where: str, rule: dict) -> list[str]:
     """Grafana expands $VAR / ${VAR} (environment) in every provisioned rule field except annotations; a literal $
     must be written $$. An unescaped $ in a query or label would silently change it."""
     fields = {k: v for k, v in rule.items() if k != "annotations"}
     return [f"{where}: {path.lstrip('.')} contains an unescaped '$' that Grafana's provisioning expands as an "
             f"environment variable (write $$): {text!r}"
-            for path, text in _strings(fields, "") if _UNESCAPED_DOLLAR.search(text.replace("$$", ""))]
+            for path, text in strings(fields, "") if _UNESCAPED_DOLLAR.search(text.replace("$$", ""))]
 
 
 # --- Loki ruler rule file -------------------------------------------------------------------------------------------

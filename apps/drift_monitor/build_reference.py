@@ -1,20 +1,19 @@
 """Rebuild reference.json: the training distributions of the fraud model, binned for PSI.
 
-Run from the repository: python3 apps/drift_monitor/build_reference.py  (deterministic: seeded sample).
+Run with the venv (the package is installed): .venv/bin/python -m drift_monitor.build_reference  (deterministic: seeded
+sample).
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from drift_monitor.psi import proportions, quantile_edges
+from inference_gateway.model import load_model
 
-from drift_monitor.psi import proportions, quantile_edges  # noqa: E402
-from inference_gateway.model import load_model  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client import disable_created_metrics
+
+from common.service import JsonHandler, JsonLog, bind, exit_on_sigterm, http_server
 
 from .psi import psi_against_reference
 
@@ -31,11 +29,7 @@ SERVICE = "drift-monitor"
 DEFAULT_REFERENCE = Path(__file__).resolve().parent / "reference.json"
 
 
-def log(level: str, message: str, **extra) -> None:
-    record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-              "level": level, "service": SERVICE, "message": message, "request_id": None, **extra}
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
+log = JsonLog(SERVICE)
 
 
 class DriftMonitor:
@@ -100,35 +94,25 @@ class DriftMonitor:
                 return
 
 
-def make_handler(monitor: DriftMonitor):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
+    monitor: DriftMonitor
 
-        def log_message(self, *args):
-            pass
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/metrics":
+            self._send(200, generate_latest(self.monitor.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            self._send(200, {"status": "ok", "service": SERVICE, "last": self.monitor.last_result})
+        else:
+            self._send(404, {"error": f"no such path {path}"})
 
-        def _send(self, status, body, content_type="application/json"):
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
-        def do_GET(self):
-            path = urllib.parse.urlsplit(self.path).path
-            if path == "/metrics":
-                self._send(200, generate_latest(monitor.registry), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                self._send(200, {"status": "ok", "service": SERVICE, "last": monitor.last_result})
-            else:
-                self._send(404, {"error": f"no such path {path}"})
-
-    return Handler
+def make_handler(monitor: DriftMonitor) -> type[Handler]:
+    return bind(Handler, monitor=monitor)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exit_on_sigterm()
     reference = json.loads(Path(os.environ.get("DRIFT_REFERENCE") or DEFAULT_REFERENCE).read_text())
     monitor = DriftMonitor(os.environ.get("GATEWAY_URL", "http://inference-gateway:8080"), reference,
                            window_s=float(os.environ.get("DRIFT_WINDOW_S", "120")),
@@ -137,7 +121,6 @@ def main() -> None:
     threading.Thread(target=monitor.loop, args=(stop, float(os.environ.get("DRIFT_INTERVAL_S", "15"))),
                      daemon=True, name="psi").start()
     host, port = os.environ.get("DRIFT_HOST", "0.0.0.0"), int(os.environ.get("DRIFT_PORT", "8082"))
-    server = ThreadingHTTPServer((host, port), make_handler(monitor))
-    server.daemon_threads = True
+    server = http_server(host, port, make_handler(monitor))
     log("info", f"listening on {host}:{port}", event="started", gateway=monitor.gateway_url)
     server.serve_forever()

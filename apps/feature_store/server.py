@@ -10,20 +10,17 @@ Environment: FEATURE_STORE_HOST (0.0.0.0), FEATURE_STORE_PORT (8081).
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
-import signal
-import sys
 import time
 import urllib.parse
 import zlib
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import disable_created_metrics
+
+from common.service import JsonHandler, JsonLog, exit_on_sigterm, http_server
 
 disable_created_metrics()  # no *_created series: Prometheus 3 needs none
 
@@ -47,27 +44,10 @@ def stored_features(user_id: str) -> dict | None:
             "account_age_days": rng.randint(1, 3650)}
 
 
-def log(level: str, message: str, request_id: str | None = None, **extra) -> None:
-    record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-              "level": level, "service": SERVICE, "message": message, "request_id": request_id, **extra}
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
+log = JsonLog(SERVICE)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, body, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JsonHandler):
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/metrics":
@@ -92,9 +72,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exit_on_sigterm()
     host, port = os.environ.get("FEATURE_STORE_HOST", "0.0.0.0"), int(os.environ.get("FEATURE_STORE_PORT", "8081"))
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = http_server(host, port, Handler)
     log("info", f"listening on {host}:{port}", event="started")
     server.serve_forever()

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import socket
-import sys
 import threading
 import time
 import urllib.error
@@ -20,12 +19,12 @@ import urllib.request
 import uuid
 import zlib
 from collections import deque
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
+
+from common.service import JsonHandler, JsonLog, bind, exit_on_sigterm, http_server
 
 from .gpu import SimulatedGPU
 from .model import Model, ModelLoadError, ValidationError, evaluate, load_model
@@ -40,27 +39,6 @@ VALIDATION_REASONS = ("malformed_json", "missing_feature", "wrong_type", "out_of
 FAIRNESS_WINDOW = 2000
 FAIRNESS_MIN_PER_GROUP = 50
 HOSTNAME = socket.gethostname()  # the DCGM exporter's Hostname label is its container's host name
-
-
-class JsonLog:
-    """One JSON object per line on stdout: ts, level, service, message, request_id, extra fields."""
-
-    def __init__(self, service: str, stream=None):
-        self.service = service
-        self.stream = stream or sys.stdout
-        self.enabled = True
-        self._lock = threading.Lock()
-
-    def __call__(self, level: str, message: str, request_id: str | None = None, **extra) -> None:
-        if not self.enabled:
-            return
-        record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                  "level": level, "service": self.service, "message": message, "request_id": request_id}
-        record.update(extra)
-        line = json.dumps(record, default=str)
-        with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
 
 
 class Metrics:
@@ -280,20 +258,8 @@ class _LiveCollector:
         return [util, used, total, fair]
 
 
-class Handler(BaseHTTPRequestHandler):
-    gateway: Gateway = None
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # the gateway logs its own JSON lines
-        pass
-
-    def _send(self, status: int, body, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(JsonHandler):
+    gateway: Gateway
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
@@ -344,6 +310,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
 
+def make_handler(gateway: Gateway) -> type[Handler]:
+    return bind(Handler, gateway=gateway)
+
+
 def main() -> None:
     gateway = Gateway(config_path=os.environ.get("GATEWAY_CONFIG") or None,
                       feature_store_url=os.environ.get("FEATURE_STORE_URL", "http://feature-store:8081"),
@@ -353,11 +323,9 @@ def main() -> None:
     stop = threading.Event()
     threading.Thread(target=gateway.watch, args=(stop,), daemon=True, name="release-watch").start()
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=gateway.reload, args=("SIGHUP",)).start())
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    Handler.gateway = gateway
+    exit_on_sigterm()
     host, port = os.environ.get("GATEWAY_HOST", "0.0.0.0"), int(os.environ.get("GATEWAY_PORT", "8080"))
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = http_server(host, port, make_handler(gateway))
     gateway.log("info", f"listening on {host}:{port}", event="started", feature_store=gateway.feature_store_url)
     try:
         server.serve_forever()

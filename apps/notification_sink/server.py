@@ -20,16 +20,14 @@ import email
 import email.policy
 import json
 import os
-import signal
-import sys
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client import disable_created_metrics
+
+from common.service import JsonHandler, JsonLog, bind, exit_on_sigterm, http_server
 
 from .parse import loads_json, parse_email, parse_pagerduty, parse_slack, parse_webhook, validate_pagerduty
 from .store import MessageStore, parse_since
@@ -41,11 +39,7 @@ KINDS = ("slack", "pagerduty", "webhook", "email")
 MAX_BODY = 5 * 1024 * 1024
 
 
-def log(level: str, message: str, **extra) -> None:
-    record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-              "level": level, "service": SERVICE, "message": message, "request_id": None, **extra}
-    sys.stdout.write(json.dumps(record, default=str) + "\n")
-    sys.stdout.flush()
+log = JsonLog(SERVICE)
 
 
 class Sink:
@@ -74,103 +68,93 @@ def mask(secret) -> str:
     return ("*" * max(len(secret) - 4, 0)) + secret[-4:] if len(secret) > 4 else "*" * len(secret)
 
 
-def make_handler(sink: Sink):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
+    sink: Sink
 
-        def log_message(self, *args):
-            pass
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError(f"body of {length} bytes exceeds {MAX_BODY}")
+        return self.rfile.read(length) if length else b""
 
-        def _send(self, status: int, body, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise ValueError(f"body of {length} bytes exceeds {MAX_BODY}")
-            return self.rfile.read(length) if length else b""
-
-        def do_GET(self):
-            url = urllib.parse.urlsplit(self.path)
-            if url.path == "/healthz":
-                self._send(200, {"status": "ok", "service": SERVICE, "messages": len(sink.store)})
-            elif url.path == "/metrics":
-                self._send(200, generate_latest(sink.registry), CONTENT_TYPE_LATEST)
-            elif url.path == "/messages":
-                q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
-                unknown = sorted(set(q) - {"since", "kind", "channel", "alertname", "status"})
-                if unknown:
-                    self._send(400, {"error": f"unknown query parameter(s): {', '.join(unknown)}"})
-                    return
-                if q.get("kind") and q["kind"] not in KINDS:
-                    self._send(400, {"error": f"kind={q['kind']!r} is not one of {', '.join(KINDS)}"})
-                    return
-                try:
-                    since = parse_since(q.get("since"))
-                except ValueError as exc:
-                    self._send(400, {"error": str(exc)})
-                    return
-                items = sink.store.query(since, q.get("kind"), q.get("channel"), q.get("alertname"), q.get("status"))
-                self._send(200, {"count": len(items), "messages": items})
-            else:
-                self._send(404, {"error": f"no such path {url.path}"})
-
-        def do_DELETE(self):
-            if urllib.parse.urlsplit(self.path).path != "/messages":
-                self._send(404, {"error": "no such path"})
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/healthz":
+            self._send(200, {"status": "ok", "service": SERVICE, "messages": len(self.sink.store)})
+        elif url.path == "/metrics":
+            self._send(200, generate_latest(self.sink.registry), CONTENT_TYPE_LATEST)
+        elif url.path == "/messages":
+            q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+            unknown = sorted(set(q) - {"since", "kind", "channel", "alertname", "status"})
+            if unknown:
+                self._send(400, {"error": f"unknown query parameter(s): {', '.join(unknown)}"})
                 return
-            self._send(200, {"deleted": sink.store.clear()})
-
-        def do_POST(self):
-            path = urllib.parse.urlsplit(self.path).path
+            if q.get("kind") and q["kind"] not in KINDS:
+                self._send(400, {"error": f"kind={q['kind']!r} is not one of {', '.join(KINDS)}"})
+                return
             try:
-                raw = self._body()
+                since = parse_since(q.get("since"))
             except ValueError as exc:
-                self._send(413, {"error": str(exc)})
+                self._send(400, {"error": str(exc)})
                 return
-            parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
-            if parts == ["pagerduty", "v2", "enqueue"]:
-                self._pagerduty(raw)
-            elif len(parts) == 2 and parts[0] in ("slack", "webhook") and parts[1]:
-                try:
-                    payload = loads_json(raw)
-                except ValueError as exc:
-                    self._send(400, {"error": f"body is not JSON: {exc}"} if parts[0] == "webhook"
-                               else b"invalid_payload", "application/json" if parts[0] == "webhook" else "text/plain")
-                    return
-                if parts[0] == "slack":
-                    sink.record("slack", parts[1], parse_slack(payload), payload)
-                    self._send(200, b"ok", "text/plain")
-                else:
-                    sink.record("webhook", parts[1], parse_webhook(payload), payload)
-                    self._send(200, {"status": "ok"})
-            else:
-                self._send(404, {"error": f"no such path {path}; use /slack/<channel>, /webhook/<name> or "
-                                          "/pagerduty/v2/enqueue"})
+            items = self.sink.store.query(since, q.get("kind"), q.get("channel"), q.get("alertname"), q.get("status"))
+            self._send(200, {"count": len(items), "messages": items})
+        else:
+            self._send(404, {"error": f"no such path {url.path}"})
 
-        def _pagerduty(self, raw: bytes) -> None:
+    def do_DELETE(self):
+        if urllib.parse.urlsplit(self.path).path != "/messages":
+            self._send(404, {"error": "no such path"})
+            return
+        self._send(200, {"deleted": self.sink.store.clear()})
+
+    def do_POST(self):
+        path = urllib.parse.urlsplit(self.path).path
+        try:
+            raw = self._body()
+        except ValueError as exc:
+            self._send(413, {"error": str(exc)})
+            return
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+        if parts == ["pagerduty", "v2", "enqueue"]:
+            self._pagerduty(raw)
+        elif len(parts) == 2 and parts[0] in ("slack", "webhook") and parts[1]:
             try:
-                payload = json.loads(raw)
-            except ValueError:
-                self._send(400, {"status": "invalid event", "message": "Event object is invalid",
-                                 "errors": ["Body is not valid JSON"]})
+                payload = loads_json(raw)
+            except ValueError as exc:
+                self._send(400, {"error": f"body is not JSON: {exc}"} if parts[0] == "webhook"
+                           else b"invalid_payload", "application/json" if parts[0] == "webhook" else "text/plain")
                 return
-            errors = validate_pagerduty(payload)
-            if errors:
-                self._send(400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors})
-                return
-            payload = dict(payload)
-            payload["dedup_key"] = payload.get("dedup_key") or uuid.uuid4().hex
-            payload["routing_key"] = mask(payload.get("routing_key"))
-            sink.record("pagerduty", "events-v2", parse_pagerduty(payload), payload)
-            self._send(202, {"status": "success", "message": "Event processed", "dedup_key": payload["dedup_key"]})
+            if parts[0] == "slack":
+                self.sink.record("slack", parts[1], parse_slack(payload), payload)
+                self._send(200, b"ok", "text/plain")
+            else:
+                self.sink.record("webhook", parts[1], parse_webhook(payload), payload)
+                self._send(200, {"status": "ok"})
+        else:
+            self._send(404, {"error": f"no such path {path}; use /slack/<channel>, /webhook/<name> or "
+                                      "/pagerduty/v2/enqueue"})
 
-    return Handler
+    def _pagerduty(self, raw: bytes) -> None:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            self._send(400, {"status": "invalid event", "message": "Event object is invalid",
+                             "errors": ["Body is not valid JSON"]})
+            return
+        errors = validate_pagerduty(payload)
+        if errors:
+            self._send(400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors})
+            return
+        payload = dict(payload)
+        payload["dedup_key"] = payload.get("dedup_key") or uuid.uuid4().hex
+        payload["routing_key"] = mask(payload.get("routing_key"))
+        self.sink.record("pagerduty", "events-v2", parse_pagerduty(payload), payload)
+        self._send(202, {"status": "success", "message": "Event processed", "dedup_key": payload["dedup_key"]})
+
+
+def make_handler(sink: Sink) -> type[Handler]:
+    return bind(Handler, sink=sink)
 
 
 class SmtpHandler:
@@ -212,7 +196,7 @@ def start_smtp(sink: Sink, host: str, port: int, username: str | None = None, pa
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exit_on_sigterm()
     host = os.environ.get("SINK_HOST", "0.0.0.0")
     sink = Sink(os.environ.get("SINK_DATA_DIR", "/data"))
     password = None
@@ -221,8 +205,7 @@ def main() -> None:
     smtp_port = int(os.environ.get("SINK_SMTP_PORT", "2525"))
     controller = start_smtp(sink, host, smtp_port, os.environ.get("SINK_SMTP_USERNAME"), password)
     http_port = int(os.environ.get("SINK_HTTP_PORT", "8080"))
-    server = ThreadingHTTPServer((host, http_port), make_handler(sink))
-    server.daemon_threads = True
+    server = http_server(host, http_port, make_handler(sink))
     log("info", f"listening on {host}:{http_port} (HTTP) and {host}:{smtp_port} (SMTP)", event="started",
         smtp_auth=password is not None, stored=len(sink.store))
     try:

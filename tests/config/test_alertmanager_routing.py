@@ -1,6 +1,6 @@
 """The Alertmanager policy, checked by Alertmanager's own tools.
 
-alertmanager.yml is rendered from the role defaults (policy.yml) with alertstack.routing.render_alertmanager_config,
+alertmanager.yml is the one Ansible renders from the role defaults (policy.yml; alertstack.rendered.role_policy),
 with placeholder secret files mounted at /etc/alertmanager/secrets and the notification templates at
 /etc/alertmanager/templates. Then:
 - `amtool check-config` accepts it;
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertstack import routing
+from alertstack import rendered, routing
 from alertstack.catalog import alert_rules
 from alertstack.defaults import NOTIFICATION_TEMPLATES
 from alertstack.images import OFFLINE
@@ -86,7 +86,7 @@ PROMISED: dict[str, set[str]] = {
 
 def write_config(directory: Path, config: dict | None = None) -> dict:
     """alertmanager.yml, templates/ and secrets/ (placeholders) in directory; returns the config."""
-    config = config or routing.render_alertmanager_config()
+    config = config or rendered.role_policy()
     (directory / "templates").mkdir(exist_ok=True)
     (directory / "templates" / NOTIFICATION_TEMPLATES.name).write_text(NOTIFICATION_TEMPLATES.read_text())
     (directory / "secrets").mkdir(exist_ok=True)
@@ -118,7 +118,7 @@ def test_amtool_check_config_accepts_the_policy(am_dir):
 
 def test_amtool_check_config_rejects_environment_variables(tmp_path):
     """Defect 1: `${SLACK_WEBHOOK_URL}` is not expanded; the checker the role uses refuses it."""
-    config = routing.render_alertmanager_config()
+    config = rendered.role_policy()
     config["global"]["slack_api_url"] = "${SLACK_WEBHOOK_URL}"
     write_config(tmp_path, config)
     result = amtool(["check-config", "/etc/alertmanager/alertmanager.yml"], mounts(tmp_path))
@@ -163,7 +163,7 @@ def test_every_alert_reaches_exactly_the_promised_receivers(am_dir):
 def test_high_is_delivered_by_email_at_any_time():
     """Defects 6 and 7: the e-mail route for high has email_configs and no time restriction; the time-restricted
     Slack route continues, so it cannot swallow the alert at night."""
-    config = routing.render_alertmanager_config()
+    config = rendered.role_policy()
     receivers = {r["name"]: r for r in config["receivers"]}
     high = [r for r in config["route"]["routes"] if r.get("matchers") == ['severity="high"']]
     always = [r for r in high if not r.get("active_time_intervals") and not r.get("mute_time_intervals")]

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from alertstack import catalog
-from alertstack import runbooks as rb
+from alertstack.runbooks import lint, pages
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,7 @@ def test_every_defined_alert_has_a_resolving_runbook(deployed_stack):
         url = _runbook_url(alert)
         assert url, f"{name}: no runbook_url annotation"
         assert name in catalog.RUNBOOK_SLUGS, f"{name} is not in alertstack.catalog.RUNBOOK_SLUGS"
-        assert url == rb.runbook_url(deployed_stack.runbooks_base_url, catalog.RUNBOOK_SLUGS[name]), name
+        assert url == pages.runbook_url(deployed_stack.runbooks_base_url, catalog.RUNBOOK_SLUGS[name]), name
         _assert_page_names_alert(name, url)
         names.add(name)
     # every Prometheus alert of the catalogue is defined (log alerts are only there when Grafana/Loki run)
@@ -107,8 +107,8 @@ def test_runbook_self_metrics_exist_in_the_live_prometheus(deployed_stack):
                         auth=_auth(deployed_stack))
     resp.raise_for_status()
     live = set(resp.json()["data"])
-    used = {m for page in rb.load_runbooks().values() for q in rb.promql_queries(page)
-            for m in rb.promql_metric_names(q) if m.startswith(rb.SELF_METRIC_PREFIXES)}
+    used = {m for page in pages.load_runbooks().values() for q in pages.promql_queries(page)
+            for m in lint.promql_metric_names(q) if m.startswith(lint.SELF_METRIC_PREFIXES)}
     # Exported only when Alertmanager runs as a cluster (production's two monitoring hosts); the local stack has
     # one Alertmanager with clustering off, so these series do not exist here.
     cluster_only = {m for m in used if m.startswith("alertmanager_cluster_")}
@@ -118,8 +118,8 @@ def test_runbook_self_metrics_exist_in_the_live_prometheus(deployed_stack):
 def test_runbook_queries_run_on_the_live_prometheus(deployed_stack):
     """Every PromQL query of every runbook is accepted by the live Prometheus's query API."""
     failures = {}
-    for slug, page in sorted(rb.load_runbooks().items()):
-        for query in rb.promql_queries(page):
+    for slug, page in sorted(pages.load_runbooks().items()):
+        for query in pages.promql_queries(page):
             resp = requests.get(f"{deployed_stack.prometheus_url}/api/v1/query", params={"query": query},
                                 timeout=TIMEOUT, auth=_auth(deployed_stack))
             if resp.status_code != 200 or resp.json().get("status") != "success":

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertstack.grafana import alloy, log_sources, redaction
+from alertstack.logs import alloy, redaction
+from alertstack.logs import sources as log_sources
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 SOURCES = log_sources.host_sources(log_sources.default_collection("ai-alerting"), ["gpu", "inference"]) + [

@@ -1,15 +1,16 @@
-"""alertstack.drills.channels: the route walker agrees with amtool, and the scenarios agree with the policy."""
+"""alertstack.drills.channels: the route walker agrees with amtool, and the scenarios agree with the policy.
+
+Everything is read from what `invoke render --env local` wrote (alertstack.rendered; rendered again when stale).
+"""
 import shlex
 from datetime import datetime, timezone
 
 import pytest
 import yaml
 
-from alertstack import routing
-from alertstack.catalog import alert_rules
+from alertstack import rendered, routing
 from alertstack.drills import channels, scenarios
 from alertstack.images import OFFLINE
-from alertstack.paths import INVENTORIES
 from alertstack.tools import run_in_image
 
 BUSINESS = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)   # a Wednesday, 10:00 UTC
@@ -17,18 +18,43 @@ NIGHT = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
 SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 
 
+# Where the policy delivers each scenario's alert in the local environment during business hours, besides the events
+# webhook (the sink's channels: Slack posts land on their channel name, PagerDuty Events v2 on events-v2).
+PAGERDUTY = ("pagerduty", "events-v2")
+ONCALL_EMAIL = ("email", "oncall@ai-alerting.local")  # alertmanager_oncall_email of the local environment
+SCENARIO_CHANNELS = {
+    "latency": [PAGERDUTY, ("slack", "ai-infra-incidents")],
+    "errors": [PAGERDUTY, ("slack", "ai-infra-incidents")],
+    "feature-store": [ONCALL_EMAIL, ("slack", "ai-infra-urgent")],
+    "drift": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ml-platform-alerts")],
+    "gpu-oom": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ai-infra-hardware"),
+                ("slack", "ml-platform-alerts")],
+    "logging-outage": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "platform-alerts")],
+}
+
+
 @pytest.fixture(scope="module")
-def local_config():
-    """alertmanager.yml as the local environment renders it (role defaults + inventories/local)."""
-    variables = yaml.safe_load((INVENTORIES / "local" / "group_vars" / "all" / "main.yml").read_text())
-    return routing.render_alertmanager_config(variables)
+def local():
+    """The stack root `invoke render --env local` wrote (role defaults + inventories/local)."""
+    return rendered.for_env("local")
 
 
-def _labels(alertname):
-    rule = next((r for r in alert_rules() if r["alert"] == alertname), None)
+@pytest.fixture(scope="module")
+def local_config(local):
+    """alertmanager.yml as the local environment renders it."""
+    return local.alertmanager_config()
+
+
+@pytest.fixture(scope="module")
+def alert_rules(local):
+    return local.alert_rules()
+
+
+def _labels(alertname, alert_rules):
+    rule = next((r for r in alert_rules if r["alert"] == alertname), None)
     if rule is not None:
         return {"alertname": alertname, **rule["labels"]}
-    from alertstack.grafana import log_alerts
+    from alertstack.logs import alerts as log_alerts
     alert = next(a for a in log_alerts.LOG_ALERTS if a.name == alertname)
     return {"alertname": alertname, **log_alerts.labels(alert, "grafana")}
 
@@ -41,16 +67,22 @@ def test_parse_route_matcher():
         channels.parse_route_matcher("severity")
 
 
+def test_every_scenario_states_its_channels():
+    assert set(SCENARIO_CHANNELS) == set(scenarios.SCENARIOS)
+
+
 @pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))
-def test_scenario_channels_are_what_the_policy_delivers(local_config, name):
+def test_scenario_channels_are_what_the_policy_delivers(local_config, alert_rules, name):
     sc = scenarios.get(name)
-    exp = channels.expected_channels(local_config, _labels(sc.alertname), BUSINESS)
+    exp = channels.expected_channels(local_config, _labels(sc.alertname, alert_rules), BUSINESS)
     assert ("webhook", None) in exp.required  # the events stream gets every alert
-    assert sorted(c for c in exp.required if c[0] != "webhook") == sorted(sc.channels)
+    assert sorted(c for c in exp.required if c[0] != "webhook") == sorted(SCENARIO_CHANNELS[name])
+    assert sorted(scenarios.policy_channels(local_config, _labels(sc.alertname, alert_rules))) \
+        == sorted(SCENARIO_CHANNELS[name])
 
 
-def test_business_hours_route_is_dropped_at_night_and_on_weekends(local_config):
-    labels = _labels("FeatureStoreDown")
+def test_business_hours_route_is_dropped_at_night_and_on_weekends(local_config, alert_rules):
+    labels = _labels("FeatureStoreDown", alert_rules)
     day = channels.expected_channels(local_config, labels, BUSINESS)
     assert ("slack", "ai-infra-urgent") in day.required
     for when in (NIGHT, SATURDAY):
@@ -63,8 +95,8 @@ def test_business_hours_route_is_dropped_at_night_and_on_weekends(local_config):
     assert ("slack", "ai-infra-urgent") in edge.optional and ("slack", "ai-infra-urgent") not in edge.required
 
 
-def test_page_group_wait_and_resolved_channels(local_config):
-    exp = channels.expected_channels(local_config, _labels("InferenceLatencyBurnRateCritical"), BUSINESS)
+def test_page_group_wait_and_resolved_channels(local_config, alert_rules):
+    exp = channels.expected_channels(local_config, _labels("InferenceLatencyBurnRateCritical", alert_rules), BUSINESS)
     assert exp.group_wait == "10s"
     assert set(exp.resolved) == {("pagerduty", "events-v2"), ("slack", "ai-infra-incidents"), ("webhook", None)}
 
@@ -75,14 +107,14 @@ def test_channel_matches():
 
 
 @pytest.mark.docker
-def test_route_walker_agrees_with_amtool(local_config, tmp_path):
+def test_route_walker_agrees_with_amtool(local_config, alert_rules, tmp_path):
     """For every alert the rules define, the receivers are the ones `amtool config routes test` prints."""
     (tmp_path / "secrets").mkdir()
     for name in routing.secret_files(local_config):
         (tmp_path / "secrets" / name).write_text("http://127.0.0.1:9/x" if name.endswith("_url") else "x")
     cfg = dict(local_config, templates=[])
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    rules = alert_rules()
+    rules = alert_rules
     script = []
     for rule in rules:
         args = " ".join(shlex.quote(f"{k}={v}") for k, v in {"alertname": rule["alert"], **rule["labels"]}.items())

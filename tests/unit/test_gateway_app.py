@@ -247,7 +247,7 @@ def test_every_dcgm_field_the_gpu_rules_read_is_exported_locally(demo):
     """The same rules run on the demo platform: every DCGM field of rules_data/gpu.yml is exported, except NVLink
     (a single PCIe GPU has none; DCGM reports it blank and the exporter leaves it out)."""
     from alertstack.rules import static_rule_files
-    from alertstack.runbooks import promql_metric_names
+    from alertstack.runbooks.lint import promql_metric_names
 
     read = {name for group in static_rule_files()["gpu.yml"]["groups"] for rule in group["rules"]
             for name in promql_metric_names(rule["expr"]) if name.startswith("DCGM_")}

@@ -12,7 +12,7 @@ from alertstack import gpu, prometheus_config
 from alertstack.defaults import default_slos
 from alertstack.paths import INVENTORIES, ROLES
 from alertstack.rules import RuleError, rule_files, static_rule_files
-from alertstack.runbooks import promql_metric_names
+from alertstack.runbooks.lint import promql_metric_names
 
 PROM_DEFAULTS = yaml.safe_load((ROLES / "prometheus" / "defaults" / "main" / "main.yml").read_text())
 

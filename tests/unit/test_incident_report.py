@@ -1,4 +1,4 @@
-"""alertstack.incident_report: the incident directory from a synthetic timeline and a fake Prometheus answer."""
+"""alertstack.drills.report: the incident directory from a synthetic timeline and a fake Prometheus answer."""
 import json
 import re
 import struct
@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from alertstack import incident_report as ir
+from alertstack.drills import report as ir
 from alertstack.drills import timeline as tl
 from alertstack.drills.timeline import Timeline
 

@@ -1,4 +1,4 @@
-"""The shared redaction rules (alertstack/grafana/redaction.yml) against a corpus of sensitive samples and benign
+"""The shared redaction rules (alertstack/logs/redaction.yml) against a corpus of sensitive samples and benign
 look-alikes, applied with the RE2 engine (google-re2) in the order Promtail and Alloy apply their replace stages."""
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import re2
 import yaml
 
-from alertstack.grafana import log_alerts, redaction, validate_logs
+from alertstack.logs import alerts as log_alerts
+from alertstack.logs import redaction
+from alertstack.logs import validate as validate_logs
 
 CORPUS = yaml.safe_load((Path(__file__).with_name("redaction_corpus.yml")).read_text())
 SENSITIVE, BENIGN = CORPUS["sensitive"], CORPUS["benign"]

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from alertstack import ansible
-from alertstack.grafana import alloy, log_sources, redaction, validate_logs
+from alertstack.logs import alloy, redaction
+from alertstack.logs import sources as log_sources
+from alertstack.logs import validate as validate_logs
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_LABEL = "__meta_docker_container_label_com_docker_compose_project"
@@ -150,8 +152,33 @@ def test_journald_and_file_sources():
     assert log_sources.host_mounts(sources) == log_sources.JOURNAL_MOUNTS + ["/var/log/model", "/srv/app"]
 
 
+def test_the_shipper_mounts_what_the_sources_need_once_each():
+    """The Compose file mounts (read-only, same path): the Docker socket only when containers are collected, the
+    journal and machine-id for journald, each file directory once; nothing under an already mounted directory."""
+    docker = {"docker": {"compose_project": "ai-alerting"}}
+    journal = {"service": "gpu", "journald": {"units": ["nvidia-persistenced.service"]}}
+    files = {"service": "app", "file": {"paths": ["/srv/app/*.log", "/srv/app/b/*.log", "/srv/app/x.log"]}}
+    sock = "/var/run/docker.sock"
+    assert log_sources.host_mounts([docker], sock) == [sock]
+    assert log_sources.host_mounts([journal, files], sock) == log_sources.JOURNAL_MOUNTS + ["/srv/app"]
+    assert log_sources.host_mounts([docker, journal, journal, files], sock) == (
+        [sock] + log_sources.JOURNAL_MOUNTS + ["/srv/app"])
+    # /var/log covers the persistent journal and /var/log/nginx; /var/run covers the socket.
+    wide = {"service": "sys", "file": {"paths": ["/var/log/nginx/*.log", "/var/log/*.log", "/var/run/app/*.log",
+                                                 "/var/run/*.log"]}}
+    assert log_sources.host_mounts([docker, journal, wide], sock) == [
+        "/run/log/journal", "/etc/machine-id", "/var/log", "/var/run"]
+
+
+def test_files_directly_under_the_root_are_refused():
+    """Their directory would be / : the whole host mounted into the shipper."""
+    problems = log_sources.source_problems({"service": "x", "file": {"paths": ["/*.log"]}}, "log_collection.all[0]")
+    assert problems and "whole host root" in problems[0] and "log_collection.all[0]" in problems[0]
+    assert log_sources.source_problems({"service": "x", "file": {"paths": ["/x/*.log"]}}, "w") == []
+
+
 def test_the_level_label_is_bounded_and_lower_case():
-    from alertstack.grafana.logql import compile_re2
+    from alertstack.logs.logql import compile_re2
     pattern = compile_re2(log_sources.LEVEL_EXPRESSION)
     for line, level in [('{"level":"ERROR","msg":"x"}', "ERROR"), ("level=warning msg=x", "warning"),
                         ('{"level": "info"}', "info"), ("level=verbose-9f1c2d", None), ("loglevel=error", None),

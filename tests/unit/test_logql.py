@@ -1,9 +1,10 @@
-"""The LogQL checker (alertstack.grafana.logql): accepts the LogQL the stack writes, rejects broken queries."""
+"""The LogQL checker (alertstack.logs.logql): accepts the LogQL the stack writes, rejects broken queries."""
 from __future__ import annotations
 
 import pytest
 
-from alertstack.grafana import log_alerts, logql
+from alertstack.logs import alerts as log_alerts
+from alertstack.logs import logql
 
 VALID_METRIC = [
     'sum(count_over_time({job="docker", service="inference-gateway", level="error"} |= "FeatureNotFound" [5m])) > 20',

@@ -6,7 +6,8 @@ import copy
 import pytest
 
 from alertstack.catalog import LOG_ALERTS, RUNBOOK_SLUGS
-from alertstack.grafana import alerts, dashboards, loki_rules, validate
+from alertstack.grafana import alerts, dashboards, validate
+from alertstack.logs import loki_rules
 
 RUNBOOKS = "https://runbooks.test"
 GRAFANA = "https://grafana.test"

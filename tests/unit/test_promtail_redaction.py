@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertstack.grafana import log_alerts, redaction, validate_logs
+from alertstack.logs import alerts as log_alerts
+from alertstack.logs import redaction
+from alertstack.logs import validate as validate_logs
 
 DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "promtail" / "defaults" / "main.yml"
 

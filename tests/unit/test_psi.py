@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps"))
-
-from drift_monitor.psi import proportions, psi, psi_against_reference, psi_of_samples, quantile_edges  # noqa: E402
-from drift_monitor.server import DriftMonitor  # noqa: E402
+from drift_monitor.psi import proportions, psi, psi_against_reference, psi_of_samples, quantile_edges
+from drift_monitor.server import DriftMonitor
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[2] / "apps/drift_monitor/reference.json").read_text())
 

@@ -1,4 +1,5 @@
-"""Routing policy checks, the generated routing matrix, and rendering of alertmanager.yml from the role defaults."""
+"""Routing policy checks and the generated routing matrix, on alertmanager.yml as Ansible renders it from the role
+defaults (alertstack.rendered.role_policy)."""
 from __future__ import annotations
 
 import copy
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from alertstack import routing
+from alertstack import rendered, routing
 from alertstack.paths import REPO_ROOT
 
 POLICY_DOC = REPO_ROOT / "docs" / "alerting-policy.md"
@@ -14,7 +15,7 @@ POLICY_DOC = REPO_ROOT / "docs" / "alerting-policy.md"
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return routing.render_alertmanager_config()
+    return rendered.role_policy()
 
 
 def test_default_policy_has_no_routing_errors(config):
@@ -36,8 +37,8 @@ def test_variables_are_rendered_and_go_templates_kept(config):
     email = next(r for r in config["receivers"] if r["name"] == "email-oncall")["email_configs"][0]
     assert email["to"] == "oncall@example.com"
     assert email["text"] == '{{ template "ai.email.text" . }}'
-    other = routing.render_alertmanager_config({"alertmanager_oncall_email": "sre@corp.test",
-                                                "alertmanager_route_timing": {"group_wait": "1s"}})
+    other = rendered.role_policy({"alertmanager_oncall_email": "sre@corp.test",
+                                  "alertmanager_route_timing": {"group_wait": "1s"}})
     assert next(r for r in other["receivers"] if r["name"] == "email-oncall")["email_configs"][0]["to"] \
         == "sre@corp.test"
     assert other["route"]["group_wait"] == "1s"
@@ -45,10 +46,8 @@ def test_variables_are_rendered_and_go_templates_kept(config):
 
 
 def test_undefined_variable_is_a_clear_error():
-    variables = routing.role_defaults()
-    variables["alertmanager_receivers"][0]["slack_configs"][0]["channel"] = "{{ undefined_channel }}"
     with pytest.raises(routing.RoutingError, match="undefined_channel"):
-        routing.render_alertmanager_config(variables)
+        rendered.role_policy({"alertmanager_oncall_email": "{{ undefined_channel }}"})
 
 
 def _base() -> dict:

@@ -17,17 +17,17 @@ import requests
 import yaml
 
 from alertstack import catalog
-from alertstack import runbooks as rb
 from alertstack.images import OFFLINE
 from alertstack.paths import REPO_ROOT
+from alertstack.runbooks import commands, lint, pages
 
-PAGES = rb.load_runbooks()
+PAGES = pages.load_runbooks()
 SLUGS = catalog.runbook_slugs()
 PROCESS = REPO_ROOT / "docs" / "process"
 
 
-def _page(text: str, slug: str = "t") -> rb.Runbook:
-    return rb.parse_runbook(text, slug)
+def _page(text: str, slug: str = "t") -> pages.Runbook:
+    return pages.parse_runbook(text, slug)
 
 
 GOOD = """# Runbook: test
@@ -70,44 +70,44 @@ def test_parser_finds_sections_alerts_and_blocks():
     page = _page(GOOD)
     assert page.title == "Runbook: test"
     assert page.alerts == ["SomethingBroken"]
-    assert rb.missing_sections(page) == []
-    assert rb.promql_queries(page) == ["sum(rate(inference_requests_total[5m]))"]
-    assert rb.shell_commands(page) == ["docker compose -p ai-alerting ps"]
+    assert lint.missing_sections(page) == []
+    assert pages.promql_queries(page) == ["sum(rate(inference_requests_total[5m]))"]
+    assert pages.shell_commands(page) == ["docker compose -p ai-alerting ps"]
 
 
-@pytest.mark.parametrize("section", rb.REQUIRED_SECTIONS)
+@pytest.mark.parametrize("section", lint.REQUIRED_SECTIONS)
 def test_missing_or_empty_section_is_reported(section):
     heading = next(h for h in _page(GOOD).sections if h.startswith(section))
     without = re.sub(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", "", GOOD, flags=re.M | re.S)
-    assert rb.missing_sections(_page(without)) == [section]
+    assert lint.missing_sections(_page(without)) == [section]
     emptied = re.sub(rf"(^## {re.escape(heading)}\n).*?(?=^## |\Z)", r"\1\n", GOOD, flags=re.M | re.S)
-    assert section in rb.missing_sections(_page(emptied))
+    assert section in lint.missing_sections(_page(emptied))
 
 
 def test_page_without_alert_headings_is_reported():
     page = _page(GOOD.replace("### SomethingBroken", "SomethingBroken"))
-    assert any("Alerts" in m for m in rb.missing_sections(page))
+    assert any("Alerts" in m for m in lint.missing_sections(page))
 
 
 def test_headings_inside_code_blocks_are_not_sections():
     text = GOOD.replace("## Escalation\nx\n", "```bash\n## Escalation\n```\n")
-    assert "Escalation" in rb.missing_sections(_page(text))
+    assert "Escalation" in lint.missing_sections(_page(text))
 
 
 def test_indented_fence_is_a_format_problem():
     text = GOOD.replace("```bash\ndocker", "1. step\n   ```bash\n   docker").replace("ps\n```", "ps\n   ```")
-    assert rb.format_problems(_page(text))
-    assert rb.format_problems(_page(GOOD)) == []
+    assert lint.format_problems(_page(text))
+    assert lint.format_problems(_page(GOOD)) == []
 
 
 def test_queries_split_on_blank_lines_and_drop_comments():
     page = _page("## Investigation\n\n```promql\n# comment\nup\n\nsum(\n  up\n)\n```\n")
-    assert rb.promql_queries(page) == ["up", "sum(\n  up\n)"]
+    assert pages.promql_queries(page) == ["up", "sum(\n  up\n)"]
 
 
 def test_shell_commands_join_continuations_and_skip_comments():
     page = _page("## M\n\n```bash\n# note\nansible-playbook -i inventories/local \\\n  site.yml\n$ invoke lint\n```\n")
-    assert rb.shell_commands(page) == ["ansible-playbook -i inventories/local site.yml", "invoke lint"]
+    assert pages.shell_commands(page) == ["ansible-playbook -i inventories/local site.yml", "invoke lint"]
 
 
 @pytest.mark.parametrize("query, names", [
@@ -121,22 +121,22 @@ def test_shell_commands_join_continuations_and_skip_comments():
     ('{__name__="baz"}', {"baz"}),
 ])
 def test_metric_names_are_extracted(query, names):
-    assert rb.promql_metric_names(query) == names
+    assert lint.promql_metric_names(query) == names
 
 
 def test_unknown_metric_is_reported_and_known_ones_are_not():
     known = {"slo:sli_error:ratio_rate5m"}
-    assert rb.unknown_metrics("rate(container_cpu_usage_seconds_total[5m])", known) == {
+    assert lint.unknown_metrics("rate(container_cpu_usage_seconds_total[5m])", known) == {
         "container_cpu_usage_seconds_total"}
-    assert rb.unknown_metrics("slo:sli_error:ratio_rate5m + up + prometheus_ready + node_load1"
+    assert lint.unknown_metrics("slo:sli_error:ratio_rate5m + up + prometheus_ready + node_load1"
                               " + inference_gpu_utilization_percent", known) == set()
 
 
 def test_bad_logql_is_reported():
-    assert rb.logql_problems('{job="docker", service="x"} |= "error"') == []
-    assert rb.logql_problems('sum(count_over_time({job="docker"}[5m]))') == []
-    assert rb.logql_problems('{job="docker" |= "error"')
-    assert rb.logql_problems('sum(count_over_time({job="docker"}))')
+    assert lint.logql_problems('{job="docker", service="x"} |= "error"') == []
+    assert lint.logql_problems('sum(count_over_time({job="docker"}[5m]))') == []
+    assert lint.logql_problems('{job="docker" |= "error"')
+    assert lint.logql_problems('sum(count_over_time({job="docker"}))')
 
 
 TASKS = {"smoke": {"--env", "-e"}, "silence": {"--action"}, "deploy": {"--env"}}
@@ -157,7 +157,7 @@ TASKS = {"smoke": {"--env", "-e"}, "silence": {"--action"}, "deploy": {"--env"}}
     ("curl -s x | kubectl apply -f -", "Kubernetes"),
 ])
 def test_bad_commands_are_reported(command, fragment):
-    problems = rb.check_commands_exist([command], REPO_ROOT, TASKS)
+    problems = commands.check_commands_exist([command], REPO_ROOT, TASKS)
     assert len(problems) == 1 and fragment in problems[0], problems
 
 
@@ -172,7 +172,7 @@ def test_bad_commands_are_reported(command, fragment):
     "curl -s http://127.0.0.1:9090/api/v1/alerts | python3 -m json.tool",
 ])
 def test_good_commands_pass(command):
-    assert rb.check_commands_exist([command], REPO_ROOT, TASKS) == []
+    assert commands.check_commands_exist([command], REPO_ROOT, TASKS) == []
 
 
 def test_invoke_tasks_are_read_from_task_decorators(tmp_path):
@@ -180,7 +180,7 @@ def test_invoke_tasks_are_read_from_task_decorators(tmp_path):
         "from invoke import task\n\n@task\ndef lint(c):\n    pass\n\n"
         "@task(help={'env': 'x'})\ndef smoke_test(c, env='local', dry_run=False):\n    pass\n\n"
         "def helper(c):\n    pass\n")
-    tasks = rb.invoke_task_names(tmp_path / "tasks.py")
+    tasks = commands.invoke_task_names(tmp_path / "tasks.py")
     assert "lint" in tasks and "smoke-test" in tasks and "helper" not in tasks
     assert {"--env", "--dry-run", "-e"} <= tasks["smoke-test"]
 
@@ -197,12 +197,12 @@ def test_invoke_namespace_with_nested_collections(tmp_path):
         "ns = Collection(up)\n"
         "ns.add_collection(silence)\n"
         "ns.add_collection(Collection(start), name='drill_ops')\n")
-    tasks = rb.invoke_task_names(tmp_path / "tasks.py")
+    tasks = commands.invoke_task_names(tmp_path / "tasks.py")
     assert set(tasks) == {"up", "silence.list", "silence", "silence.add", "drill-ops.start"}
     assert "--duration" in tasks["silence.add"]
-    assert rb.check_commands_exist(["invoke silence.add --matcher a=b --duration 1h", "invoke silence"],
+    assert commands.check_commands_exist(["invoke silence.add --matcher a=b --duration 1h", "invoke silence"],
                                    tmp_path, tasks) == []
-    assert rb.check_commands_exist(["invoke hidden"], tmp_path, tasks)
+    assert commands.check_commands_exist(["invoke hidden"], tmp_path, tasks)
 
 
 # --- the repository's runbooks -------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_no_page_without_alerts_of_the_catalogue():
 
 
 def test_every_alert_is_named_on_its_page():
-    assert rb.coverage_problems(PAGES, catalog.RUNBOOK_SLUGS) == []
+    assert lint.coverage_problems(PAGES, catalog.RUNBOOK_SLUGS) == []
 
 
 def test_pages_name_no_alert_outside_the_catalogue():
@@ -229,18 +229,18 @@ def test_every_rule_links_to_the_page_that_names_it():
     for rule in catalog.alert_rules():
         url = rule["annotations"]["runbook_url"]
         slug = catalog.RUNBOOK_SLUGS[rule["alert"]]
-        assert url == rb.runbook_url(base, slug), rule["alert"]
+        assert url == pages.runbook_url(base, slug), rule["alert"]
         assert rule["alert"] in PAGES[slug].alerts
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_page_has_every_section(slug):
-    assert rb.missing_sections(PAGES[slug]) == []
+    assert lint.missing_sections(PAGES[slug]) == []
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_page_renders_as_written(slug):
-    assert rb.format_problems(PAGES[slug]) == []
+    assert lint.format_problems(PAGES[slug]) == []
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
@@ -253,27 +253,27 @@ def test_investigation_has_promql_and_logql(slug):
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_mitigation_has_commands(slug):
     page = PAGES[slug]
-    assert any(b.lang in rb.SHELL_LANGS for b in page.code_blocks if b.section == "Mitigation")
+    assert any(b.lang in pages.SHELL_LANGS for b in page.code_blocks if b.section == "Mitigation")
 
 
-STACK_RECORDS = rb.stack_recording_rules()
+STACK_RECORDS = lint.stack_recording_rules()
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_promql_uses_only_existing_metrics(slug):
-    unknown = {q: rb.unknown_metrics(q, STACK_RECORDS) for q in rb.promql_queries(PAGES[slug])}
+    unknown = {q: lint.unknown_metrics(q, STACK_RECORDS) for q in pages.promql_queries(PAGES[slug])}
     assert {q: u for q, u in unknown.items() if u} == {}
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_logql_parses(slug):
-    problems = {q: rb.logql_problems(q) for q in rb.logql_queries(PAGES[slug])}
+    problems = {q: lint.logql_problems(q) for q in pages.logql_queries(PAGES[slug])}
     assert {q: p for q, p in problems.items() if p} == {}
 
 
 @pytest.mark.parametrize("slug", sorted(PAGES))
 def test_commands_exist_in_this_deployment(slug):
-    assert rb.check_commands_exist(rb.shell_commands(PAGES[slug]), REPO_ROOT) == []
+    assert commands.check_commands_exist(pages.shell_commands(PAGES[slug]), REPO_ROOT) == []
 
 
 def test_no_kubernetes_anywhere_in_the_runbooks():
@@ -283,20 +283,48 @@ def test_no_kubernetes_anywhere_in_the_runbooks():
 
 @pytest.mark.docker
 def test_promtool_rejects_a_bad_query():
-    problems = rb.promql_syntax_problems([("good", "up"), ("bad", "sum(rate(up[5m])"), ("bad2", "rate(up)")])
+    problems = lint.promql_syntax_problems([("good", "up"), ("bad", "sum(rate(up[5m])"), ("bad2", "rate(up)")])
     assert [p.split(":")[0] for p in problems] == ["bad", "bad2"]
 
 
 @pytest.mark.docker
 def test_every_promql_query_parses_with_promtool():
-    queries = [(f"runbooks/{slug}.md", q) for slug, page in sorted(PAGES.items()) for q in rb.promql_queries(page)]
+    queries = [(f"runbooks/{slug}.md", q) for slug, page in sorted(PAGES.items()) for q in pages.promql_queries(page)]
     assert len(queries) > 2 * len(PAGES)
-    assert rb.promql_syntax_problems(queries) == []
+    assert lint.promql_syntax_problems(queries) == []
+
+
+# --- invoke lint: every check over a directory ------------------------------------------------------------------------
+
+def test_lint_of_the_repository_runbooks_is_clean():
+    assert lint.lint_runbooks(promtool=False) == []
+
+
+def test_lint_reports_each_kind_of_problem(tmp_path):
+    (tmp_path / "index.md").write_text("# index\n")
+    page = GOOD.replace("## Escalation\nx\n", "").replace("inference_requests_total", "no_such_metric_total")
+    page = page.replace("docker compose -p ai-alerting ps", "kubectl get pods")
+    page += "\n```logql\n{job=\"docker\" |= \"x\"\n```\n"
+    (tmp_path / "watchdog.md").write_text(page)
+    problems = "\n".join(lint.lint_runbooks(tmp_path, promtool=False))
+    for fragment in ("watchdog.md lacks Escalation", "no_such_metric_total", "kubectl", "watchdog.md: ",
+                     "InferenceErrorRateCritical: runbook page"):
+        assert fragment in problems
+
+
+def test_invoke_lint_runs_the_runbook_lint(monkeypatch):
+    from alertstack import lint as repo_lint
+    calls = []
+    monkeypatch.setattr(repo_lint, "run_tool", lambda *a: 0)
+    monkeypatch.setattr(repo_lint, "environments", lambda: [])
+    monkeypatch.setattr(repo_lint.runbook_lint, "lint_runbooks", lambda: calls.append("runbooks") or ["page: bad"])
+    assert repo_lint.lint_all() == 1
+    assert calls == ["runbooks"]
 
 
 # --- HTML -----------------------------------------------------------------------------------------------------------
 
-HTML = rb.render_pages()
+HTML = pages.render_pages()
 
 
 def test_every_page_and_the_index_render():
@@ -321,7 +349,7 @@ def test_code_blocks_render_as_code():
 
 
 def test_render_directory_writes_every_page(tmp_path):
-    written = rb.render_directory(REPO_ROOT / "runbooks", tmp_path / "html")
+    written = pages.render_directory(REPO_ROOT / "runbooks", tmp_path / "html")
     assert sorted(p.name for p in written) == sorted(HTML)
     assert (tmp_path / "html" / "watchdog.html").read_text() == HTML["watchdog.html"]
 
@@ -329,7 +357,7 @@ def test_render_directory_writes_every_page(tmp_path):
 def test_render_refuses_a_directory_without_index(tmp_path):
     (tmp_path / "a.md").write_text(GOOD)
     with pytest.raises(ValueError, match="index.md"):
-        rb.render_pages(tmp_path)
+        pages.render_pages(tmp_path)
 
 
 def _free_port() -> int:
@@ -343,7 +371,7 @@ def test_pages_served_by_the_runbooks_image_resolve(tmp_path):
     """The role's server (python3 -m http.server in the python-runtime image, read-only mount) serves every
     alert's runbook_url with HTTP 200 and the alert's name."""
     site = tmp_path / "html"
-    rb.render_directory(REPO_ROOT / "runbooks", site)
+    pages.render_directory(REPO_ROOT / "runbooks", site)
     site.chmod(0o755)
     for f in site.iterdir():
         f.chmod(0o644)
@@ -364,7 +392,7 @@ def test_pages_served_by_the_runbooks_image_resolve(tmp_path):
                     raise
                 time.sleep(0.3)
         for alert, slug in sorted(catalog.RUNBOOK_SLUGS.items()):
-            resp = requests.get(rb.runbook_url(base, slug), timeout=5)
+            resp = requests.get(pages.runbook_url(base, slug), timeout=5)
             assert resp.status_code == 200, alert
             assert f'id="{alert}"' in resp.text
         assert requests.get(f"{base}/no-such-page.html", timeout=5).status_code == 404
@@ -378,7 +406,7 @@ def test_role_filters_render_and_check(tmp_path):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("runbooks_filters",
-                                                  REPO_ROOT / "roles/runbooks/filter_plugins/runbooks.py")
+                                                  REPO_ROOT / "filter_plugins/alertstack_filters.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     filters = module.FilterModule().filters()

@@ -1,6 +1,5 @@
 """alertstack.drills.runner: the pieces a drill decides with, against a real notification sink (in-process)."""
 import json
-import sys
 import threading
 import time
 import urllib.request
@@ -8,12 +7,16 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+from alertstack import rendered
 from alertstack.drills import channels, runner, scenarios
 from alertstack.localstack import LocalStack
-from alertstack.paths import REPO_ROOT
+from notification_sink.server import Sink, make_handler
 
-sys.path.insert(0, str(REPO_ROOT / "apps"))
-from notification_sink.server import Sink, make_handler  # noqa: E402
+
+@pytest.fixture(scope="module")
+def local():
+    """What `invoke render --env local` wrote: SLOs, rule files, alertmanager.yml (alertstack.rendered)."""
+    return rendered.for_env("local")
 
 
 @pytest.fixture
@@ -61,30 +64,34 @@ def test_notifications_about_finds_templated_pagerduty_events_and_their_resolve(
     assert runner.notifications_about(sink_stack, "InferenceLatencyBurnRate", since=since) == []
 
 
-def test_predicted_bound_uses_the_deployed_rule():
+def test_predicted_bound_uses_the_deployed_rule(local):
     sc = scenarios.get("latency")
+    slos = local.slos_by_name()
     deployed = {"query": "slo:sli_error:ratio_rate1h > 0.0144", "for_s": 120.0, "evaluation_interval_s": 30.0,
                 "recording_interval_s": 30.0, "labels": {}}
     timing = {"scrape_interval_s": 5.0, "evaluation_interval_s": 5.0, "group_wait_s": 10.0}
-    b = runner.predicted_bound(sc, timing, deployed)
+    b = runner.predicted_bound(sc, timing, deployed, slos)
     assert b.total_s == pytest.approx(51.84 + 5 + 30 + 30 + 120 + 10)
     fs = runner.predicted_bound(scenarios.get("feature-store"), timing,
                                 {"query": 'up{job="feature-store"} == 0', "for_s": 120.0,
-                                 "evaluation_interval_s": 30.0, "recording_interval_s": 0.0, "labels": {}})
+                                 "evaluation_interval_s": 30.0, "recording_interval_s": 0.0, "labels": {}}, slos)
     assert fs.total_s == 5 + 30 + 120 + 10
 
 
-def test_expected_delivery_falls_back_to_the_scenario_without_a_deployed_config():
+def test_expected_delivery_falls_back_to_the_written_config_without_the_running_one(local):
     sc = scenarios.get("errors")
-    exp = runner.expected_delivery(sc, None, {"alertname": sc.alertname}, time.time(), time.time() + 60)
-    assert exp.required == [tuple(c) for c in sc.channels]
+    config = local.alertmanager_config()
+    rule = next(r for r in local.alert_rules() if r["alert"] == sc.alertname)
+    labels = runner.alert_labels(sc, rule)
+    exp = runner.expected_delivery(None, labels, time.time(), time.time() + 60, config)
+    assert exp.required == [("pagerduty", "events-v2"), ("slack", "ai-infra-incidents")]
     assert ("webhook", None) in exp.optional
 
 
-def test_key_metric_of_slo_scenarios_is_the_slos_bad_ratio():
-    q = runner.key_metric_query(scenarios.get("latency"))
+def test_key_metric_of_slo_scenarios_is_the_slos_bad_ratio(local):
+    q = runner.key_metric_query(scenarios.get("latency"), local.slos_by_name())
     assert 'le="0.3"' in q and "[1m]" in q
-    assert runner.key_metric_query(scenarios.get("feature-store")) == 'up{job="feature-store"}'
+    assert runner.key_metric_query(scenarios.get("feature-store"), {}) == 'up{job="feature-store"}'
 
 
 def test_every_scenario_has_a_fault_and_a_mitigation():

@@ -284,7 +284,8 @@ def _apply_role(tmp_path: Path, url: str, declared: list, password: str = PASSWO
         "alertmanager_silences": declared, "silences_alertmanager_url": url, "silences_api_user": USER,
         "silences_api_password": password, "stack_render_only": False,
         "ansible_python_interpreter": sys.executable}))
-    (tmp_path / "ansible.cfg").write_text(f"[defaults]\nroles_path = {REPO / 'roles'}\n")
+    (tmp_path / "ansible.cfg").write_text(f"[defaults]\nroles_path = {REPO / 'roles'}\n"
+                                          f"filter_plugins = {REPO / 'filter_plugins'}\n")
     env = {**os.environ, "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "play.yml",

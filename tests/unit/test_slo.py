@@ -120,7 +120,7 @@ def test_burn_rate_alerts_use_the_policy_tiers():
     assert "ratio_rate1d" in slow and "ratio_rate2h" in slow and "> 0.003" in slow
     assert "ratio_rate3d" in slow and "ratio_rate6h" in slow and "> 0.001" in slow
     assert [alerts[n]["labels"]["severity"] for n in alerts] == ["critical", "high", "warning"]
-    # defect 9: the value is an error ratio (a percentage), the burn rate is printed as a factor
+    # the value is an error ratio (a percentage), the burn rate is printed as a factor
     assert "$value | humanizePercentage" in alerts["InferenceErrorRateCritical"]["annotations"]["description"]
     assert "burn rate is" in alerts["InferenceErrorRateCritical"]["annotations"]["description"]
 
@@ -137,7 +137,7 @@ def test_default_alert_names_are_derived_when_alerts_are_omitted():
 def test_detection_time_numbers_of_the_policy():
     # 100 % errors against 99.9 %: the 14.4x/1h window crosses its threshold after 52 s
     assert round(slo.detection_time_seconds(0.999, 14.4, "1h", 1.0)) == 52
-    # defect 4: against a 95 % target, a total slowdown needs 43 minutes, and 70 % slow requests never page
+    # against a 95 % target, a total slowdown needs 43 minutes, and 70 % slow requests never page
     assert round(slo.detection_time_seconds(0.95, 14.4, "1h", 1.0) / 60, 1) == 43.2
     assert slo.detection_time_seconds(0.95, 14.4, "1h", 0.70) == math.inf
 
@@ -199,31 +199,119 @@ def test_extra_files_may_be_a_list_of_groups_with_explicit_urls():
     assert rule["annotations"]["dashboard_url"] == "http://g/d/etl"
 
 
+def _groups(slos):
+    return {g["name"]: g for g in slo.rule_groups(slo.validate_slos(slos))}
+
+
+def _service_slos(n: int) -> list[dict]:
+    """n services with an availability and a latency SLO each, selectors differing only in job (default tiers)."""
+    out = []
+    for i in range(n):
+        sel = f'job="svc-{i:03d}",endpoint="/predict"'
+        common = {"service": f"svc-{i:03d}", "team": "ml-platform", "objective": 0.999}
+        out.append({"name": f"svc-{i:03d}-availability", **common,
+                    "sli": {"type": "availability", "errors": f'inference_requests_total{{{sel},status=~"5.."}}',
+                            "total": f"inference_requests_total{{{sel}}}"}})
+        out.append({"name": f"svc-{i:03d}-latency", **common,
+                    "sli": {"type": "latency", "histogram": "inference_request_duration_seconds",
+                            "selector": sel, "threshold": 0.3}})
+    return out
+
+
 def test_only_the_short_windows_read_raw_counters_every_30_seconds():
     """Cost shape (docs/alerting-policy.md): raw windows of at most 1h at 30 s, long windows from recorded rates."""
-    fast, long = slo.slo_rule_groups(slo.validate_slos([_default("inference-availability")])[0])
+    groups = _groups([_default("inference-availability")])
+    fast, long = groups[slo.GROUP_FAST], groups[slo.GROUP_LONG]
     assert fast["interval"] == "30s" and long["interval"] == slo.LONG_INTERVAL == "4m"
     fast_records = {r["record"]: r["expr"] for r in fast["rules"] if "record" in r}
-    assert set(fast_records) == {f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h")}
-    assert all("rate(" in e for e in fast_records.values())
+    assert set(fast_records) == {slo.RECORD_INFO} | {f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h")}
+    for w in ("5m", "30m", "1h"):
+        assert f"rate(inference_requests_total{{" in fast_records[f"slo:sli_error:ratio_rate{w}"]
+        assert f"[{w}]" in fast_records[f"slo:sli_error:ratio_rate{w}"]
     long_records = {r["record"]: r["expr"] for r in long["rules"] if "record" in r}
     for w in ("6h", "1d", "3d", "30d"):
         expr = long_records[f"slo:sli_error:ratio_rate{w}"]
-        assert expr == (f'sum_over_time(slo:sli_bad:rate5m{{slo="inference-availability"}}[{w}])\n/\n'
-                        f'sum_over_time(slo:sli_total:rate5m{{slo="inference-availability"}}[{w}])')
+        assert expr.startswith(f"sum_over_time(slo:sli_bad:rate5m[{w}])\n/\n"
+                               f"sum_over_time(slo:sli_total:rate5m[{w}])")
+        assert "rate(" not in expr.replace("rate5m", "")
     # the recorded rates come first in their group, so the derived windows read this evaluation's sample
-    assert [r["record"] for r in long["rules"]][:2] == ["slo:sli_bad:rate5m", "slo:sli_total:rate5m"]
-    assert long_records["slo:sli_bad:rate5m"].endswith(" or vector(0)")
-    two_hours = long_records["slo:sli_error:ratio_rate2h"]
-    assert "[2h]" in two_hours and "rate(inference_requests_total" in two_hours
-    # every alert is in the 30 s group, after the ratios it reads
+    assert [r.get("record") for r in long["rules"]][:2] == ["slo:sli_bad:rate5m", "slo:sli_total:rate5m"]
+    assert "[2h]" in long_records["slo:sli_error:ratio_rate2h"]
+    # alerts that read a short window are in the 30 s group after the ratios; the ticket tier (1d/2h, 3d/6h) reads
+    # only long windows and is evaluated with them
     assert [r["alert"] for r in fast["rules"] if "alert" in r] == [
-        "InferenceErrorRateCritical", "InferenceErrorBudgetBurnHigh", "InferenceErrorBudgetBurnSlow"]
-    assert not any("alert" in r for r in long["rules"])
+        "InferenceErrorRateCritical", "InferenceErrorBudgetBurnHigh"]
+    assert [r["alert"] for r in long["rules"] if "alert" in r] == ["InferenceErrorBudgetBurnSlow"]
+    assert all("record" in r for r in fast["rules"][:4]) and "alert" in long["rules"][-1]
 
 
 def test_the_interval_override_applies_to_the_burn_rate_groups_only():
     groups = yaml.safe_load(rule_files(default_slos(), "http://r/", "http://g/d/", slo_interval="5s")["slos.yml"])
     intervals = {g["name"]: g["interval"] for g in groups["groups"]}
-    assert intervals["slo:inference-availability"] == "5s"
-    assert intervals["slo:inference-availability:long"] == "4m"
+    assert intervals == {slo.GROUP_FAST: "5s", slo.GROUP_LONG: "4m"}
+
+
+def test_the_number_of_recording_rules_does_not_grow_with_the_number_of_slos():
+    """One rule per window for every SLO (per metric family inside the rule); alerts stay one per SLO and tier."""
+    def counts(n):
+        groups = slo.rule_groups(slo.validate_slos(_service_slos(n)))
+        rules = [r for g in groups for r in g["rules"]]
+        return sum("record" in r for r in rules), sum("alert" in r for r in rules)
+    assert counts(1)[0] == counts(100)[0] == 1 + 3 + 2 + 1 + 3 + 1 + 2   # info, short, rates, 2h, derived, 30d, ...
+    assert counts(100)[1] == 100 * 2 * 3
+
+
+def test_every_record_name_is_written_by_one_rule():
+    """promtool's duplicate-rule lint: two rules must not record the same name with the same labels."""
+    mixed = _service_slos(3)
+    mixed[0]["objective"], mixed[1]["window"] = 0.99, "28d"
+    for g in slo.rule_groups(slo.validate_slos(mixed)):
+        records = [r["record"] for r in g["rules"] if "record" in r]
+        assert len(records) == len(set(records)), records
+
+
+def test_a_family_reads_its_slos_counters_once_by_their_key_labels():
+    fast = _groups(_service_slos(3))[slo.GROUP_FAST]
+    rules = {r["record"]: r["expr"] for r in fast["rules"] if "record" in r}
+    five = rules["slo:sli_error:ratio_rate5m"]
+    # availability and latency are two families; each reads every service's series in one selector
+    assert five.count('job=~"svc-000|svc-001|svc-002"') == 6      # errors, total twice; count twice, bucket once
+    assert "sum by (endpoint, job) (rate(inference_requests_total{" in five
+    assert 'le="0.3"' in five and 'slo:sli:info{slo_family="availability-1"}' in five
+    # the info series maps each key to its SLO
+    info = rules[slo.RECORD_INFO]
+    for i in range(3):
+        for kind in ("availability", "latency"):
+            assert (f'absent(alertstack_slo_info_placeholder{{slo="svc-00{i}-{kind}",sli="{kind}",'
+                    f'service="svc-00{i}",slo_family="{kind}-1",job="svc-00{i}",endpoint="/predict"}})') in info
+
+
+def test_family_keys_escape_regex_values_and_skip_reserved_labels():
+    a, b = _service_slos(2)[0], _service_slos(2)[2]
+    b["sli"] = {"type": "availability", "errors": 'inference_requests_total{job="a.b+c",endpoint="/predict",status=~"5.."}',
+                "total": 'inference_requests_total{job="a.b+c",endpoint="/predict"}'}
+    expr = _groups([a, b])[slo.GROUP_FAST]["rules"][1]["expr"]
+    assert 'job=~"a\\\\.b\\\\+c|svc-000"' in expr
+    # a selector on `service` (a label of the records) is not a family key: one family per value
+    c, d = copy.deepcopy(a), copy.deepcopy(a)
+    for x, v in ((c, "x"), (d, "y")):
+        x["name"] = f"svc-{v}"
+        x["sli"] = {"type": "availability", "errors": f'req_total{{service="{v}",code=~"5.."}}',
+                    "total": f'req_total{{service="{v}"}}'}
+    fams = slo.families(slo.validate_slos([c, d]))
+    assert [len(f["slos"]) for f in fams] == [1, 1] and all(f["keys"] == [] for f in fams)
+    # a selector that is not a plain list of matchers makes a family of its own and is used as written
+    e = copy.deepcopy(a)
+    e["name"], e["sli"]["errors"] = "odd", 'inference_requests_total{job="svc-000",status=~"5..",}'
+    assert len(slo.families(slo.validate_slos([a, e]))) == 2
+
+
+def test_slos_with_other_objectives_and_windows_get_their_own_budget():
+    mixed = _service_slos(2)
+    mixed[0]["objective"], mixed[3]["window"] = 0.99, "28d"
+    long = _groups(mixed)[slo.GROUP_LONG]
+    rules = {r["record"]: r["expr"] for r in long["rules"] if "record" in r}
+    assert "slo:sli_error:ratio_rate28d" in rules and 'slo=~"svc-001-latency"' in rules["slo:sli_error:ratio_rate28d"]
+    assert '0.99 * sum by (slo, sli, service) (slo:sli:info{slo=~"svc-000-availability"})' in rules[slo.RECORD_OBJECTIVE]
+    assert '1 - slo:sli_error:ratio_rate30d{slo=~"svc-000-availability"} / 0.01' in rules[slo.RECORD_BUDGET]
+    assert '1 - slo:sli_error:ratio_rate28d{slo=~"svc-001-latency"} / 0.001' in rules[slo.RECORD_BUDGET]

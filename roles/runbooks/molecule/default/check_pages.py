@@ -1,6 +1,6 @@
 """Fetch every runbook page of the catalogue from the running server; print {"pages": n, "problems": [...]} as JSON.
 
-Usage: check_pages.py <base_url>   (the repository root must be on PYTHONPATH for alertstack.catalog)
+Usage: check_pages.py <base_url>   (run with the venv's Python: alertstack is installed there)
 """
 import json
 import sys

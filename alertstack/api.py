@@ -1,0 +1,102 @@
+"""One HTTP client for the Prometheus and Alertmanager APIs (requests, basic auth, one timeout), and the calls the
+drills, the incident reports and the silences make with it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import requests
+import yaml
+
+TIMEOUT = 10
+
+
+class ApiError(RuntimeError):
+    """Prometheus or Alertmanager unreachable or answering an error; the message names the service and the call."""
+
+
+def call(method: str, url: str, auth=None, service: str = "the API", **kwargs) -> requests.Response:
+    """One HTTP request with basic `auth`; ApiError when `service` is unreachable, refuses the credentials or
+    answers anything but a success."""
+    try:
+        resp = requests.request(method, url, auth=tuple(auth) if auth else None, timeout=TIMEOUT, **kwargs)
+    except requests.RequestException as exc:
+        raise ApiError(f"{service} at {url} is unreachable: {exc}") from None
+    if resp.status_code == 401:
+        raise ApiError(f"{service} refused the credentials (401) for {method} {url}")
+    if not resp.ok:
+        raise ApiError(f"{service} answered {resp.status_code} to {method} {url}: {resp.text.strip()[:300]}")
+    return resp
+
+
+def _get(url: str, params=None, auth=None, service: str = "Prometheus"):
+    return call("GET", url, auth, service, params=params).json()
+
+
+def _prom(prometheus_url: str, path: str, params=None, auth=None):
+    body = _get(f"{prometheus_url.rstrip('/')}{path}", params, auth)
+    if body.get("status") != "success":
+        raise ApiError(f"Prometheus {path}: {body.get('errorType')}: {body.get('error')}")
+    return body["data"]
+
+
+def alerts(prometheus_url: str, auth=None, alertname: str | None = None) -> list:
+    """Active (pending or firing) alerts from /api/v1/alerts, optionally only those called `alertname`."""
+    items = _prom(prometheus_url, "/api/v1/alerts", auth=auth)["alerts"]
+    return [a for a in items if alertname is None or a.get("labels", {}).get("alertname") == alertname]
+
+
+def rules(prometheus_url: str, auth=None) -> dict:
+    """The /api/v1/rules answer ({"groups": [...]}), as alertstack.drills.bounds.deployed_rule reads it."""
+    return _prom(prometheus_url, "/api/v1/rules", auth=auth)
+
+
+def config(prometheus_url: str, auth=None) -> dict:
+    """The configuration Prometheus runs with (/api/v1/status/config), parsed."""
+    return yaml.safe_load(_prom(prometheus_url, "/api/v1/status/config", auth=auth)["yaml"]) or {}
+
+
+def query(prometheus_url: str, expr: str, at: float | None = None, auth=None) -> list:
+    """Instant query; the result vector (list of {metric, value: [ts, "v"]})."""
+    params = {"query": expr}
+    if at is not None:
+        params["time"] = f"{at:.3f}"
+    return _prom(prometheus_url, "/api/v1/query", params, auth)["result"]
+
+
+def scalar(prometheus_url: str, expr: str, at: float | None = None, auth=None) -> float | None:
+    """The single value of an instant query (None when the result is empty)."""
+    result = query(prometheus_url, expr, at, auth)
+    if not result:
+        return None
+    return float(result[0]["value"][1])
+
+
+def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float, auth=None) -> list:
+    """Range query; the result matrix (list of {metric, values: [[ts, "v"], ...]})."""
+    params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 1):.0f}s"}
+    return _prom(prometheus_url, "/api/v1/query_range", params, auth)["result"]
+
+
+def alertmanager_config(alertmanager_url: str, auth=None) -> dict:
+    """The configuration Alertmanager runs with (/api/v2/status config.original), parsed."""
+    body = _get(f"{alertmanager_url.rstrip('/')}/api/v2/status", auth=auth, service="Alertmanager")
+    return yaml.safe_load(body.get("config", {}).get("original", "")) or {}
+
+
+def alertmanager_alerts(alertmanager_url: str, auth=None, alertname: str | None = None) -> list:
+    """Alerts Alertmanager holds (/api/v2/alerts, active, silenced and inhibited included)."""
+    params = {"filter": f'alertname="{alertname}"'} if alertname else None
+    return _get(f"{alertmanager_url.rstrip('/')}/api/v2/alerts", params, auth, "Alertmanager")
+
+
+def parse_time(text: str | None) -> float | None:
+    """RFC 3339 time from the APIs ('2026-01-02T03:04:05.123456789Z') -> Unix seconds."""
+    if not text:
+        return None
+    t = text.replace("Z", "+00:00")
+    if "." in t:  # Python parses at most microseconds
+        head, rest = t.split(".", 1)
+        frac = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(frac):]
+        t = f"{head}.{frac[:6]}{tz}"
+    return datetime.fromisoformat(t).timestamp()
