@@ -29,7 +29,7 @@ Every ratio the alerts use is a recording rule `slo:sli_error:ratio_rate<window>
 Shape (docs/alerting-policy.md, "How the SLO rules are shaped"): rules are shared by the SLOs of a family (same
 metric and selector shape, differing only in the values of `=` matchers such as job or endpoint): each window is one
 rule per family, `sum by (<key labels>)` over all its SLOs, mapped to one series per SLO (labels slo, sli, service)
-through the info series `slo:sli:info` that the family's first rule records. Group `slo:fast` (30 s): info, the short
+through the info series `slo:sli:info` (group `slo:info`, every INFO_INTERVAL). Group `slo:fast` (30 s): the short
 windows (SHORT_WINDOWS) from the raw counters, and the alerts that read a short window. Group `slo:long`
 (LONG_INTERVAL): the 5m event rates (`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`) and 2h from the raw counters; the
 long windows (DERIVED_WINDOWS) and each compliance window derived for all SLOs at once as
@@ -85,6 +85,11 @@ RECORD_INFO = "slo:sli:info"
 how a family rule's series (one per key) become series per SLO."""
 INFO_PLACEHOLDER = "alertstack_slo_info_placeholder"
 """A metric that never exists: absent(placeholder{labels}) is how the info rule writes a series with given labels."""
+GROUP_INFO = "slo:info"
+INFO_INTERVAL = "1m"
+"""Interval of the group that writes the info series. It changes only when prometheus_slos does, but must be written
+more often than the 5m lookback (the joins read it as an instant vector), and at most every 60 s so that a fresh
+stack's smoke check (alertstack/smoke.py DUE_INTERVAL_S) waits for it before anything is measured."""
 GROUP_FAST = "slo:fast"
 GROUP_LONG = "slo:long"
 
@@ -486,8 +491,10 @@ def _family_event_rates(family: dict, window: str) -> tuple[str, str]:
         else:
             errors, total = sli["errors"].strip(), sli["total"].strip()
         total_rate = f"sum{by} (rate({total}[{window}]))"
-        # no 5xx series yet is 0 bad events, not no data (0 x the total keeps the keys that have traffic)
-        return f"(\n  sum{by} (rate({errors}[{window}]))\n  or\n  0 * {total_rate}\n)", total_rate
+        # no 5xx series yet is 0 bad events, not no data: 0 for every key of the family (the info series, not a
+        # second read of the total counters); a key without any traffic stays without data once divided by total
+        zero = f"0 * group{by} ({RECORD_INFO}{{slo_family={_q(family['id'])}}})"
+        return f"(\n  sum{by} (rate({errors}[{window}]))\n  or\n  {zero}\n)", total_rate
     le = "le=" + _q(format_le(sli["threshold"]))
     if family["parsed"]:
         count = _family_selector(family, sli["histogram"] + "_count", family["parsed"]["selector"])
@@ -557,8 +564,9 @@ def _alert_is_long(alert: dict) -> bool:
 def rule_groups(slos: list[dict]) -> list[dict]:
     """The Prometheus rule groups of all validated SLOs (docs/alerting-policy.md, "How the SLO rules are shaped").
 
-    `slo:fast` (30s): per family the SLO info series and the short windows (SHORT_WINDOWS) from the raw counters,
-    one rule per family and window; then every alert that reads a short window. Recordings and the alerts that
+    `slo:info` (INFO_INTERVAL): the info series of every SLO (how a family's keys map to SLOs), one rule.
+    `slo:fast` (30s): the short windows (SHORT_WINDOWS) from the raw counters, one rule per window (per family
+    inside); then every alert that reads a short window. Recordings and the alerts that
     read them share the group: rules of a group run in order, so an alert sees this evaluation's ratios.
     `slo:long` (LONG_INTERVAL): per family the 5m event rates and RAW_LONG_WINDOWS from the raw counters; one rule
     per derived window (DERIVED_WINDOWS and each compliance window) for all SLOs; objective and budget; then the
@@ -581,8 +589,8 @@ def rule_groups(slos: list[dict]) -> list[dict]:
             out.setdefault(key(s), []).append(s)
         return out
 
-    fast = [{"record": RECORD_INFO, "expr": union([info_expr(f) for f in fams])}]
-    fast += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in SHORT_WINDOWS]
+    info = [{"record": RECORD_INFO, "expr": union([info_expr(f) for f in fams])}]
+    fast = [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in SHORT_WINDOWS]
     long = [{"record": RECORD_BAD, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[0]) for f in fams])},
             {"record": RECORD_TOTAL, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[1]) for f in fams])}]
     long += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in RAW_LONG_WINDOWS]
@@ -598,7 +606,8 @@ def rule_groups(slos: list[dict]) -> list[dict]:
     for s in slos:
         for a in s["alerts"]:
             (long if _alert_is_long(a) else fast).append(_alert_rule(s, a))
-    return [{"name": GROUP_FAST, "interval": "30s", "rules": fast},
+    return [{"name": GROUP_INFO, "interval": INFO_INTERVAL, "rules": info},
+            {"name": GROUP_FAST, "interval": "30s", "rules": fast},
             {"name": GROUP_LONG, "interval": LONG_INTERVAL, "rules": long}]
 
 

@@ -21,10 +21,11 @@ For each size N (services; two SLOs each, availability + latency, like the defau
    recorded by alertstack's rules (slo:error_budget:remaining_ratio, from derived windows), and the largest
    relative difference of the budget consumed.
 
-Run: nice -n 19 .venv/bin/python benchmarks/rule_eval.py [--sizes 1,10,100] [--history 78h] [--measure 300]
+Run: nice -n 19 .venv/bin/python -m benchmarks.rule_eval [--sizes 1,10,100] [--history 78h] [--measure 240]
 Prints figures only; nothing is asserted (the equivalence is tested in tests/config/test_slo_equivalence.py).
-On 2 cores: about 5 minutes for size 1 or 10, 8-10 minutes for 100; 1000 services (--sizes 1000) needs about
-45 minutes and 3 GB of disk (the history of 9,000 series and 4,000 recorded-rate rules to backfill).
+On 2 shared cores: about 5 minutes for size 1 or 10, 8-10 minutes for 100. 1000 services at 78 h needs more than
+an hour and several GB of disk (the raw baseline alone then needs several seconds of evaluation per 30 s); run it
+on its own with a shorter history and measurement (--sizes 1000 --history 26h --measure 120), and say so.
 """
 from __future__ import annotations
 

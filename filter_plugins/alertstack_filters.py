@@ -4,18 +4,41 @@ errors into AnsibleFilterError. No logic lives here.
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-from alertstack import prometheus_config, silences
-from alertstack.grafana import alerts, dashboards, datasources, validate
-from alertstack.logs import alloy, loki_rules, promtail, redaction, shipping
-from alertstack.logs import sources as log_sources
-from alertstack.logs import validate as validate_logs
 from alertstack.plain import file_references, plain
-from alertstack.runbooks import lint as runbook_lint
-from alertstack.runbooks import pages as runbook_pages
+
+
+class _Lazy:
+    """A package module imported on first use. Ansible loads every filter module in every worker process (one per
+    host and task) as soon as a template uses any filter, `| bool` included: importing the package's modules (and
+    requests, re2, ...) up front there cost half of `invoke render`'s CPU. Only a filter that is called imports."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+prometheus_config = _Lazy("alertstack.prometheus_config")
+silences = _Lazy("alertstack.silences")
+alerts = _Lazy("alertstack.grafana.alerts")
+dashboards = _Lazy("alertstack.grafana.dashboards")
+datasources = _Lazy("alertstack.grafana.datasources")
+validate = _Lazy("alertstack.grafana.validate")
+alloy = _Lazy("alertstack.logs.alloy")
+loki_rules = _Lazy("alertstack.logs.loki_rules")
+promtail = _Lazy("alertstack.logs.promtail")
+redaction = _Lazy("alertstack.logs.redaction")
+shipping = _Lazy("alertstack.logs.shipping")
+log_sources = _Lazy("alertstack.logs.sources")
+validate_logs = _Lazy("alertstack.logs.validate")
+runbook_lint = _Lazy("alertstack.runbooks.lint")
+runbook_pages = _Lazy("alertstack.runbooks.pages")
 
 # Where the grafana role mounts the API password (roles/grafana/templates/compose.yml.j2).
 GRAFANA_API_PASSWORD_FILE = "/etc/grafana/secrets/api_password"
@@ -209,9 +232,10 @@ def silences_problems(declared) -> str:
     return ""
 
 
-def silences_diff(existing, declared, created_by=silences.ANSIBLE_CREATED_BY) -> dict:
+def silences_diff(existing, declared, created_by=None) -> dict:
     try:
-        return silences.desired_silences_diff(plain(existing), plain(declared), str(created_by))
+        return silences.desired_silences_diff(plain(existing), plain(declared),
+                                              str(created_by or silences.ANSIBLE_CREATED_BY))
     except silences.SilenceError as exc:
         raise AnsibleFilterError(f"alertmanager_silences: {exc}") from exc
 

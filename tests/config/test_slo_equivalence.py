@@ -50,9 +50,9 @@ def _rule_values(prom, window: str, at: int) -> dict[str, float]:
 
 
 def test_the_long_windows_are_derived_from_recorded_rates():
-    groups = slo.rule_groups(_slos())
-    long = {r["record"]: r["expr"] for r in groups[1]["rules"] if "record" in r}
-    assert groups[1]["interval"] == slo.LONG_INTERVAL
+    group = next(g for g in slo.rule_groups(_slos()) if g["name"] == slo.GROUP_LONG)
+    long = {r["record"]: r["expr"] for r in group["rules"] if "record" in r}
+    assert group["interval"] == slo.LONG_INTERVAL
     for w in LONG_WINDOWS:
         assert f"sum_over_time({slo.RECORD_BAD}[{w}])" in long[f"{slo.RECORD_PREFIX}{w}"]
         assert "rate(" not in long[f"{slo.RECORD_PREFIX}{w}"].replace("rate5m", "")
