@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alertstack.paths import INVENTORIES, REPO_ROOT, VENV_BIN, environments
+from alertstack.process import Finished
 
 
 class UnknownEnvironment(ValueError):
@@ -45,14 +46,9 @@ def vault_args(env: str) -> list[str]:
 
 
 @dataclass
-class PlaybookRun:
-    returncode: int
+class PlaybookRun(Finished):
     seconds: float
     output: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
 
 def playbook(env: str, playbook: str = "site.yml", extra_vars: dict | None = None, args: list[str] | None = None,

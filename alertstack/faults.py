@@ -209,6 +209,14 @@ def start_drift(stack: LocalStack, rps: float = DRIFT_RPS, duration_s: float = D
                              "--duration", str(duration_s), "--drift"], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
+    # Until the child has exec'd, /proc/<pid>/cmdline is still this process's: wait for it to be the load generator,
+    # so that drift_running() and a second inject() see it at once (they used to race with the exec).
+    deadline = time.monotonic() + 5
+    while not _our_loadgen(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        raise FaultError(f"the drifted load generator exited at once (exit {proc.returncode}); "
+                         f"see {stack.state_dir / 'drift-loadgen.log'}")
     pidfile.write_text(f"{proc.pid}\n")
     return {"changed": True, "pid": proc.pid,
             "detail": f"drifted traffic started: {rps} req/s, user_age ~ N(50, 15), at most {duration_s:.0f}s"}

@@ -381,8 +381,8 @@ def _alert_rule(slo: dict, alert: dict) -> dict:
 
 # --- Families: SLOs that read the same metric with the same selector shape share their recording rules. ---
 
-_MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`)'
-                         r'\s*(?:,|$)')
+_MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*'
+                         r'("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`)\s*(?:,|$)')
 _RESERVED = {"__name__", "slo", "sli", "service", "slo_family", "le"}
 """Label names that never become a family key: the SLO labels of the records, the family label, the bucket label."""
 _RE2_META = set("\\.+*?()|[]{}^$")

@@ -168,7 +168,7 @@ class Prometheus:
         params = {"query": expr}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        r = requests.get(f"{self.url}/api/v1/query", params=params, timeout=120)
+        r = requests.post(f"{self.url}/api/v1/query", data=params, timeout=120)  # POST: long expressions
         body = r.json()
         if body.get("status") != "success":
             raise RuntimeError(f"query {expr!r} failed: {body.get('error')}")
@@ -199,7 +199,7 @@ class Prometheus:
         with path.open("w") as f:
             for group in rule_file["groups"]:
                 for rule in group["rules"]:
-                    r = requests.get(f"{self.url}/api/v1/query_range", timeout=300, params={
+                    r = requests.post(f"{self.url}/api/v1/query_range", timeout=300, data={
                         "query": rule["expr"], "start": start, "end": end, "step": step_s}).json()
                     if r.get("status") != "success":
                         raise RuntimeError(f"range query of {rule['record']} failed: {r.get('error')}")

@@ -11,17 +11,13 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from alertstack.images import OFFLINE
+from alertstack.process import Finished
 
 
 @dataclass
-class ToolResult:
-    returncode: int
+class ToolResult(Finished):
     stdout: str
     stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
     @property
     def output(self) -> str:

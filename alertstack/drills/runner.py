@@ -258,218 +258,272 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
     Steps (each with a deadline): alert firing, notification on every expected channel, mitigation (the
     runbook's command, run for real), alert resolved, resolved notification, and no notification on an unexpected
     channel. Ctrl-C and exceptions still mitigate and clean up; KeyboardInterrupt is re-raised afterwards.
+    One method of _Drill per phase, in this order.
     """
-    from alertstack import faults
-    from alertstack.drills import report as incident_report
-    from alertstack.loadgen import BackgroundLoad
-
-    sc = scenarios.get(scenario)
-    cfg = config or DrillConfig()
-    out = out or sys.stdout
-    progress = _Progress(out)
-    timeline = Timeline.new(sc.name, alertname=sc.alertname, severity=sc.severity, title=sc.title, fault=sc.fault,
-                            channels=[], evaluator=sc.evaluator,
-                            mitigation_command=faults.MITIGATION_COMMANDS[sc.name],
-                            mitigation_action=faults.MITIGATION_ACTIONS.get(sc.name, ""),
-                            key_metric=None, key_metric_label=sc.key_metric_label, note=sc.note,
-                            budget_slos=list(sc.budget_slos), interactive=interactive,
-                            prometheus_url=stack.prometheus_url, alertmanager_url=stack.alertmanager_url)
-    n = 1
-    base_id = timeline.incident_id
-    while (Path(out_dir) / timeline.incident_id).exists():  # two drills in the same second
-        n += 1
-        timeline.incident_id = f"{base_id}-{n}"
-    result = DrillResult(sc.name, timeline)
-    load = None
-    injected = mitigated = False
+    drill = _Drill(scenarios.get(scenario), stack, interactive, Path(out_dir), config or DrillConfig(),
+                   out or sys.stdout)
     interrupted: KeyboardInterrupt | None = None
-    progress.say(f"drill {sc.name}: {sc.title}; incident {timeline.incident_id}")
-    if sc.note:
-        progress.say(f"note: {sc.note}")
+    phases = (drill.check_rule_loaded, drill.plan, drill.wait_until_quiet, drill.inject, drill.wait_for_firing,
+              drill.mitigate, drill.wait_for_resolve)
     try:
-        # --- preflight: the rule is loaded, the timing and the routing are known, nothing is already wrong -----
-        written = rendered.deployed(stack.root)  # what Ansible wrote for this stack: SLOs, alertmanager.yml
+        for phase in phases:
+            if phase() is False:  # the drill cannot go on; the phase recorded why
+                break
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+        drill.result.interrupted = True
+        drill.stop("interrupted (Ctrl-C)", "interrupted: cleaning up")
+    except Exception as exc:  # noqa: BLE001  (reported, cleaned up, and the drill fails)
+        drill.result.errors.append(f"{type(exc).__name__}: {exc}")
+        drill.stop(f"{type(exc).__name__}: {exc}", f"error: {exc}")
+        traceback.print_exc(file=drill.out)
+    finally:
+        drill.report()
+    if interrupted is not None:
+        raise interrupted
+    return drill.result
+
+
+class _Drill:
+    """One run of a drill: the state its phases share, and one method per phase (run_drill calls them in order;
+    a phase that finds the drill cannot go on records the failed step and returns False)."""
+
+    def __init__(self, sc: scenarios.Scenario, stack: LocalStack, interactive: bool, out_dir: Path,
+                 cfg: DrillConfig, out: TextIO):
+        from alertstack import faults
+        self.sc, self.stack, self.interactive = sc, stack, interactive
+        self.out_dir, self.cfg, self.out = out_dir, cfg, out
+        self.progress = _Progress(out)
+        self.timeline = Timeline.new(
+            sc.name, alertname=sc.alertname, severity=sc.severity, title=sc.title, fault=sc.fault, channels=[],
+            evaluator=sc.evaluator, mitigation_command=faults.MITIGATION_COMMANDS[sc.name],
+            mitigation_action=faults.MITIGATION_ACTIONS.get(sc.name, ""), key_metric=None,
+            key_metric_label=sc.key_metric_label, note=sc.note, budget_slos=list(sc.budget_slos),
+            interactive=interactive, prometheus_url=stack.prometheus_url, alertmanager_url=stack.alertmanager_url)
+        n, base_id = 1, self.timeline.incident_id
+        while (out_dir / self.timeline.incident_id).exists():  # two drills in the same second
+            n += 1
+            self.timeline.incident_id = f"{base_id}-{n}"
+        self.result = DrillResult(sc.name, self.timeline)
+        self.load = None
+        self.injected = self.mitigated = False
+        # What the phases learn, in order.
+        self.written = self.slos = self.deployed = None
+        self.expect: channels.Expectation | None = None
+        self.notify_deadline = 0.0
+        self.t_inject = self.t_mitigate = 0.0
+        self.seen: dict = {}    # (kind, channel) -> first firing notification
+        self.firing = None      # the alert_firing event
+        self.progress.say(f"drill {sc.name}: {sc.title}; incident {self.timeline.incident_id}")
+        if sc.note:
+            self.progress.say(f"note: {sc.note}")
+
+    def _cannot_run(self, step: str, exc: Exception) -> bool:
+        self.timeline.step(step, FAILED, message=str(exc))
+        self.progress.say(f"cannot run: {exc}")
+        return False
+
+    # --- preflight: the rule is loaded, the timing and the routing are known, nothing is already wrong ---------
+    def check_rule_loaded(self) -> bool:
+        """The deployed SLOs are readable and (Prometheus alerts) the alert rule is loaded."""
+        sc, timeline = self.sc, self.timeline
+        self.written = rendered.deployed(self.stack.root)  # what Ansible wrote for this stack: SLOs, alertmanager.yml
         try:
-            slos = written.slos_by_name()
+            self.slos = self.written.slos_by_name()
         except rendered.RenderedError as exc:
-            timeline.step("SLO definitions read", FAILED, message=str(exc))
-            progress.say(f"cannot run: {exc}")
-            return result
-        timeline.meta["slos"] = [slos[name] for name in sc.budget_slos if name in slos]
-        timeline.meta["key_metric"] = key_metric_query(sc, slos)
-        deployed = None
+            return self._cannot_run("SLO definitions read", exc)
+        timeline.meta["slos"] = [self.slos[name] for name in sc.budget_slos if name in self.slos]
+        timeline.meta["key_metric"] = key_metric_query(sc, self.slos)
         if sc.evaluator == "prometheus":
             try:
-                deployed = bounds.deployed_rule(api.rules(stack.prometheus_url, stack.auth), sc.alertname)
+                self.deployed = bounds.deployed_rule(api.rules(self.stack.prometheus_url, self.stack.auth),
+                                                     sc.alertname)
             except LookupError as exc:
-                timeline.step("alert rule loaded", FAILED, message=str(exc))
-                progress.say(f"cannot run: {exc}")
-                return result
-            timeline.step("alert rule loaded", PASSED, message=f"for {deployed['for_s']:.0f}s, evaluated every "
-                                                               f"{deployed['evaluation_interval_s']:.0f}s")
+                return self._cannot_run("alert rule loaded", exc)
+            timeline.step("alert rule loaded", PASSED, message=f"for {self.deployed['for_s']:.0f}s, evaluated every "
+                                                               f"{self.deployed['evaluation_interval_s']:.0f}s")
+        return True
+
+    def plan(self) -> None:
+        """Where the alert must be notified (the running routing tree), the deployed timing and the MTTD bound."""
+        sc, stack, timeline, say = self.sc, self.stack, self.timeline, self.progress.say
         try:
             am_config = api.alertmanager_config(stack.alertmanager_url, stack.auth)
         except api.ApiError as exc:
             am_config = None
-            progress.say(f"Alertmanager configuration unavailable ({exc}); using the alertmanager.yml Ansible wrote")
+            say(f"Alertmanager configuration unavailable ({exc}); using the alertmanager.yml Ansible wrote")
         try:
-            written_config = written.alertmanager_config()
+            written_config = self.written.alertmanager_config()
         except (rendered.RenderedError, OSError) as exc:
             written_config = None
-            progress.say(f"note: {exc}")
-        labels = alert_labels(sc, deployed)
+            say(f"note: {exc}")
+        labels = alert_labels(sc, self.deployed)
         now = time.time()
-        horizon = now + cfg.precondition_timeout_s + (sc.notify_deadline_s or 1800) + sc.resolve_deadline_s
-        expect = expected_delivery(am_config, labels, now, horizon, written_config)
-        timing = deployed_timing(stack, cfg, am_config, expect.group_wait)
+        horizon = now + self.cfg.precondition_timeout_s + (sc.notify_deadline_s or 1800) + sc.resolve_deadline_s
+        expect = self.expect = expected_delivery(am_config, labels, now, horizon, written_config)
+        timing = deployed_timing(stack, self.cfg, am_config, expect.group_wait)
         timeline.meta.update(timing=timing, alert_labels_routed=labels, receivers=expect.receivers,
                              channels=[list(c) for c in expect.required],
                              optional_channels=[list(c) for c in expect.optional],
                              resolved_channels=[list(c) for c in expect.resolved])
-        progress.say("expected notifications: " + ", ".join(_chan(c) for c in expect.required)
-                     + (f" (maybe: {', '.join(_chan(c) for c in expect.optional)})" if expect.optional else ""))
+        say("expected notifications: " + ", ".join(_chan(c) for c in expect.required)
+            + (f" (maybe: {', '.join(_chan(c) for c in expect.optional)})" if expect.optional else ""))
         policy = scenarios.policy_channels(written_config or am_config or {}, labels)  # business hours
         human = [c for c in policy if not any(channels.channel_matches(e, c) for e in expect.required)]
         if human:
-            progress.say("note: the deployed routing does not deliver to " + ", ".join(_chan(c) for c in human)
-                         + " now (time interval or changed policy); following the deployed routing")
-        bound = predicted_bound(sc, timing, deployed, slos)
-        result.bound = bound
+            say("note: the deployed routing does not deliver to " + ", ".join(_chan(c) for c in human)
+                + " now (time interval or changed policy); following the deployed routing")
+        bound = self.result.bound = predicted_bound(sc, timing, self.deployed, self.slos)
         timeline.meta["bound"] = bound.to_dict()
         timeline.meta["bound_text"] = bound.describe()
-        progress.say(f"predicted bound for {sc.alertname}: {bound.describe()}")
-        notify_deadline = sc.notify_deadline_s or (bound.total_s * 1.5 + 60 if bound.total_s != float("inf")
-                                                   else 1800.0)
+        say(f"predicted bound for {sc.alertname}: {bound.describe()}")
+        self.notify_deadline = sc.notify_deadline_s or (bound.total_s * 1.5 + 60 if bound.total_s != float("inf")
+                                                        else 1800.0)
 
+    def wait_until_quiet(self) -> bool:
+        """No fault of an earlier drill left applied, and the alert inactive before the fault."""
+        from alertstack import faults
+        sc, stack = self.sc, self.stack
         if _fault_left_over(sc.name, stack):
-            progress.say("a fault of an earlier drill is still applied: mitigating it first")
-            timeline.meta["preflight_cleanup"] = _shielded(lambda: faults.mitigate(sc.name, stack))
+            self.progress.say("a fault of an earlier drill is still applied: mitigating it first")
+            self.timeline.meta["preflight_cleanup"] = _shielded(lambda: faults.mitigate(sc.name, stack))
 
         def quiet():
             active = _active(stack, sc)
             return (not active), ("clear" if not active else f"{sc.alertname} still {active[0]}")
         t = time.time()
-        if not _wait(progress, f"{sc.alertname} to be inactive before the fault", quiet,
-                     t + cfg.precondition_timeout_s, cfg, t):
-            timeline.step("alert inactive before the fault", FAILED, cfg.precondition_timeout_s, time.time() - t,
-                          f"{sc.alertname} is active before any fault was injected")
-            return result
+        if not _wait(self.progress, f"{sc.alertname} to be inactive before the fault", quiet,
+                     t + self.cfg.precondition_timeout_s, self.cfg, t):
+            self.timeline.step("alert inactive before the fault", FAILED, self.cfg.precondition_timeout_s,
+                               time.time() - t, f"{sc.alertname} is active before any fault was injected")
+            return False
+        return True
 
+    # --- inject ------------------------------------------------------------------------------------------------
+    def inject(self) -> None:
+        """Healthy load (warmed up), then the fault."""
+        from alertstack import faults
+        from alertstack.loadgen import BackgroundLoad
+        sc, stack = self.sc, self.stack
         if sc.load:
-            load = BackgroundLoad(f"{stack.gateway_url.rstrip('/')}/predict", rps=sc.load.rps,
-                                  duration_s=cfg.load_max_s).start()
-            progress.say(f"load: {sc.load.rps:g} req/s to {stack.gateway_url} (127.0.0.1 only); "
-                         f"warming up {sc.load.warmup_s:.0f}s")
+            self.load = BackgroundLoad(f"{stack.gateway_url.rstrip('/')}/predict", rps=sc.load.rps,
+                                       duration_s=self.cfg.load_max_s).start()
+            self.progress.say(f"load: {sc.load.rps:g} req/s to {stack.gateway_url} (127.0.0.1 only); "
+                              f"warming up {sc.load.warmup_s:.0f}s")
             time.sleep(sc.load.warmup_s)
-
-        # --- inject ------------------------------------------------------------------------------------------
-        injected = True  # from here on the finally block mitigates, even if inject() fails half-way
+        self.injected = True  # from here on report() mitigates, even if inject() fails half-way
         detail = faults.inject(sc.name, stack)
-        t_inject = float(detail.get("at") or time.time())  # when the fault is live (the new release reported)
-        timeline.add(tl.FAULT_INJECTED, at=t_inject, **_without_at(detail))
-        progress.say(f"fault injected: {detail.get('detail', sc.fault)}")
+        self.t_inject = float(detail.get("at") or time.time())  # when the fault is live (the new release reported)
+        self.timeline.add(tl.FAULT_INJECTED, at=self.t_inject, **_without_at(detail))
+        self.progress.say(f"fault injected: {detail.get('detail', sc.fault)}")
 
-        # --- detection and notification ----------------------------------------------------------------------
-        seen: dict = {}
+    # --- detection and notification ----------------------------------------------------------------------------
+    def _notifications(self, seen: dict, event: str, status: str, since: float, **kw) -> None:
+        """Record each channel's first `status` notification about the alert since `since` in `seen`."""
+        label = "notification" if event == tl.NOTIFICATION else "resolved notification"
+        for msg in notifications_about(self.stack, since=since, alertname=self.sc.alertname, status=status, **kw):
+            ch = (msg["kind"], msg["channel"])
+            if ch not in seen:
+                seen[ch] = msg
+                self.timeline.add(event, at=msg["received_at"], kind=msg["kind"], channel=msg["channel"],
+                                  alertname=self.sc.alertname, status=status, payload=msg.get("payload"))
+                self.progress.say(f"{label} on {_chan(ch)}")
+
+    def wait_for_firing(self) -> None:
+        """The alert fires and every expected channel is notified, within the notification deadline."""
+        sc, timeline, expect = self.sc, self.timeline, self.expect
 
         def detect():
-            _observe_alert(stack, sc, timeline)
-            for msg in notifications_about(stack, since=t_inject, alertname=sc.alertname, status="firing"):
-                ch = (msg["kind"], msg["channel"])
-                if ch not in seen:
-                    seen[ch] = msg
-                    timeline.add(tl.NOTIFICATION, at=msg["received_at"], kind=msg["kind"], channel=msg["channel"],
-                                 alertname=sc.alertname, status="firing", payload=msg.get("payload"))
-                    progress.say(f"notification on {_chan(ch)}")
-            missing = [c for c in expect.required if not any(channels.channel_matches(c, a) for a in seen)]
+            _observe_alert(self.stack, sc, timeline)
+            self._notifications(self.seen, tl.NOTIFICATION, "firing", self.t_inject)
+            missing = _missing(expect.required, self.seen)
             done = timeline.first(tl.ALERT_FIRING) is not None and not missing
             return done, f"{_state_text(timeline)}; waiting on " + (", ".join(_chan(c) for c in missing) or "-")
-        _wait(progress, f"{sc.alertname} to fire and notify", detect, t_inject + notify_deadline, cfg, t_inject)
-        _detection_steps(timeline, sc, expect, t_inject, notify_deadline)
-        firing = timeline.first(tl.ALERT_FIRING)
+        _wait(self.progress, f"{sc.alertname} to fire and notify", detect, self.t_inject + self.notify_deadline,
+              self.cfg, self.t_inject)
+        _detection_steps(timeline, sc, expect, self.t_inject, self.notify_deadline)
+        self.firing = timeline.first(tl.ALERT_FIRING)
         m = timeline.measurements()
-        progress.say(f"MTTD {_fmt(m['mttd_s'])} (time to notify {_fmt(m['time_to_notify_s'])}); "
-                     f"predicted bound {_fmt(bound.total_s)}")
+        self.progress.say(f"MTTD {_fmt(m['mttd_s'])} (time to notify {_fmt(m['time_to_notify_s'])}); "
+                          f"predicted bound {_fmt(self.result.bound.total_s)}")
 
-        # --- mitigation --------------------------------------------------------------------------------------
-        if interactive and firing is not None:
-            runbook = (timeline.meta.get("alert_annotations") or {}).get("runbook_url", "(see the alert)")
-            progress.say(f"follow the runbook: {runbook}")
+    # --- mitigation --------------------------------------------------------------------------------------------
+    def mitigate(self) -> None:
+        """The runbook's mitigation, run for real (after a human's Enter when interactive and the alert fired)."""
+        from alertstack import faults
+        sc = self.sc
+        if self.interactive and self.firing is not None:
+            runbook = (self.timeline.meta.get("alert_annotations") or {}).get("runbook_url", "(see the alert)")
+            self.progress.say(f"follow the runbook: {runbook}")
             input(f"Press Enter to run the mitigation ({faults.MITIGATION_COMMANDS[sc.name]}) ... ")
-        t_mitigate = time.time()
-        detail = _shielded(lambda: faults.mitigate(sc.name, stack))
-        mitigated = True
-        timeline.add(tl.MITIGATION, at=t_mitigate, **_without_at(detail))
-        timeline.step("mitigation executed", PASSED, elapsed_s=t_mitigate - t_inject,
-                      message=f"{detail.get('command')}: {detail.get('detail', '')}")
-        progress.say(f"mitigation executed: {detail.get('command')} ({detail.get('detail', '')})")
+        self.t_mitigate = time.time()
+        detail = _shielded(lambda: faults.mitigate(sc.name, self.stack))
+        self.mitigated = True
+        self.timeline.add(tl.MITIGATION, at=self.t_mitigate, **_without_at(detail))
+        self.timeline.step("mitigation executed", PASSED, elapsed_s=self.t_mitigate - self.t_inject,
+                           message=f"{detail.get('command')}: {detail.get('detail', '')}")
+        self.progress.say(f"mitigation executed: {detail.get('command')} ({detail.get('detail', '')})")
 
-        # --- resolution --------------------------------------------------------------------------------------
-        if firing is not None:
-            resolved_seen: dict = {}
-
-            def resolve():
-                if timeline.first(tl.ALERT_RESOLVED) is None and not _active(stack, sc):
-                    timeline.add(tl.ALERT_RESOLVED, alertname=sc.alertname)
-                    progress.say(f"{sc.alertname} resolved")
-                keys = {m.get("dedup_key") for m in seen.values() if m.get("dedup_key")}
-                for msg in notifications_about(stack, since=t_mitigate, alertname=sc.alertname, status="resolved",
-                                               dedup_keys=keys):
-                    ch = (msg["kind"], msg["channel"])
-                    if ch not in resolved_seen:
-                        resolved_seen[ch] = msg
-                        timeline.add(tl.RESOLVED_NOTIFICATION, at=msg["received_at"], kind=msg["kind"],
-                                     channel=msg["channel"], alertname=sc.alertname, status="resolved",
-                                     payload=msg.get("payload"))
-                        progress.say(f"resolved notification on {_chan(ch)}")
-                missing = [c for c in expect.resolved if not any(channels.channel_matches(c, a) for a in resolved_seen)]
-                done = timeline.first(tl.ALERT_RESOLVED) is not None and not missing
-                return done, ("alert " + ("resolved" if timeline.first(tl.ALERT_RESOLVED) else "still active")
-                              + "; waiting on " + (", ".join(_chan(c) for c in missing) or "-"))
-            _wait(progress, f"{sc.alertname} to resolve", resolve, t_mitigate + sc.resolve_deadline_s, cfg,
-                  t_mitigate)
-            _resolution_steps(timeline, sc, expect, t_mitigate)
-            time.sleep(cfg.settle_s)
-            _channel_check(stack, sc, expect, timeline, t_inject)
-        else:
+    # --- resolution --------------------------------------------------------------------------------------------
+    def wait_for_resolve(self) -> None:
+        """The alert resolves and the resolved notifications arrive; then no stray channel was notified."""
+        sc, stack, timeline, expect = self.sc, self.stack, self.timeline, self.expect
+        if self.firing is None:
             timeline.step("alert resolved", SKIPPED, message="the alert never fired")
             timeline.step("resolved notification", SKIPPED, message="the alert never fired")
-    except KeyboardInterrupt as exc:
-        interrupted = exc
-        result.interrupted = True
-        timeline.step("drill completed", FAILED, message="interrupted (Ctrl-C)")
-        progress.say("interrupted: cleaning up")
-    except Exception as exc:  # noqa: BLE001  (reported, cleaned up, and the drill fails)
-        result.errors.append(f"{type(exc).__name__}: {exc}")
-        timeline.step("drill completed", FAILED, message=f"{type(exc).__name__}: {exc}")
-        progress.say(f"error: {exc}")
-        traceback.print_exc(file=out)
-    finally:
-        if injected and not mitigated:
+            return
+        resolved_seen: dict = {}
+
+        def resolve():
+            if timeline.first(tl.ALERT_RESOLVED) is None and not _active(stack, sc):
+                timeline.add(tl.ALERT_RESOLVED, alertname=sc.alertname)
+                self.progress.say(f"{sc.alertname} resolved")
+            keys = {m.get("dedup_key") for m in self.seen.values() if m.get("dedup_key")}
+            self._notifications(resolved_seen, tl.RESOLVED_NOTIFICATION, "resolved", self.t_mitigate,
+                                dedup_keys=keys)
+            missing = _missing(expect.resolved, resolved_seen)
+            done = timeline.first(tl.ALERT_RESOLVED) is not None and not missing
+            return done, ("alert " + ("resolved" if timeline.first(tl.ALERT_RESOLVED) else "still active")
+                          + "; waiting on " + (", ".join(_chan(c) for c in missing) or "-"))
+        _wait(self.progress, f"{sc.alertname} to resolve", resolve, self.t_mitigate + sc.resolve_deadline_s,
+              self.cfg, self.t_mitigate)
+        _resolution_steps(timeline, sc, expect, self.t_mitigate)
+        time.sleep(self.cfg.settle_s)
+        _channel_check(stack, sc, expect, timeline, self.t_inject)
+
+    # --- report ------------------------------------------------------------------------------------------------
+    def stop(self, step_message: str, say: str) -> None:
+        """The drill ended early (Ctrl-C, an exception): a failed step; report() still cleans up."""
+        self.timeline.step("drill completed", FAILED, message=step_message)
+        self.progress.say(say)
+
+    def report(self) -> None:
+        """Always: mitigate a fault still applied, stop the load, write the incident directory, print the verdict."""
+        from alertstack import faults
+        from alertstack.drills import report as incident_report
+        sc, stack, timeline, result = self.sc, self.stack, self.timeline, self.result
+        if self.injected and not self.mitigated:
             try:
                 detail = _shielded(lambda: faults.mitigate(sc.name, stack))
                 timeline.add(tl.MITIGATION, cleanup=True, **_without_at(detail))
-                progress.say(f"clean-up: {detail.get('command')} ({detail.get('detail', '')})")
+                self.progress.say(f"clean-up: {detail.get('command')} ({detail.get('detail', '')})")
             except Exception as exc:  # noqa: BLE001
                 result.errors.append(f"clean-up failed: {exc}")
-                progress.say(f"CLEAN-UP FAILED, run `{faults.MITIGATION_COMMANDS[sc.name]}` by hand: {exc}")
-        if load is not None:
-            stats = load.stop()
-            timeline.meta["load"] = stats
+                self.progress.say(f"CLEAN-UP FAILED, run `{faults.MITIGATION_COMMANDS[sc.name]}` by hand: {exc}")
+        if self.load is not None:
+            timeline.meta["load"] = self.load.stop()
         timeline.finished_at = time.time()
-        if injected:
+        if self.injected:
+            incident_dir = self.out_dir / timeline.incident_id
             try:
                 result.incident_dir = _shielded(lambda: incident_report.write_incident(
-                    timeline, Path(out_dir), prometheus_url=stack.prometheus_url, auth=stack.auth))
+                    timeline, self.out_dir, prometheus_url=stack.prometheus_url, auth=stack.auth))
             except Exception as exc:  # noqa: BLE001  (a report failure must not hide the drill's verdict)
                 result.errors.append(f"incident report failed: {exc}")
-                (Path(out_dir) / timeline.incident_id).mkdir(parents=True, exist_ok=True)
-                result.incident_dir = Path(out_dir) / timeline.incident_id
-                timeline.save(result.incident_dir / "timeline.json")
-        print(result.summary(), file=out, flush=True)
-    if interrupted is not None:
-        raise interrupted
-    return result
+                incident_dir.mkdir(parents=True, exist_ok=True)
+                result.incident_dir = incident_dir
+                timeline.save(incident_dir / "timeline.json")
+        print(result.summary(), file=self.out, flush=True)
 
 
 def _without_at(detail: dict) -> dict:
@@ -527,6 +581,26 @@ def _first_on(timeline: Timeline, name: str, expected: tuple):
                  if channels.channel_matches(expected, (e.detail.get("kind"), e.detail.get("channel")))), None)
 
 
+def _missing(expected: list, seen: dict) -> list:
+    """The expected channels no notification in `seen` ({(kind, channel): message}) matches."""
+    return [c for c in expected if not any(channels.channel_matches(c, a) for a in seen)]
+
+
+def _timed_step(timeline: Timeline, name: str, ev, since: float, deadline: float, failure: str) -> None:
+    """Step `name` passed if event `ev` came within `deadline` seconds of `since`; else failed with `failure`."""
+    if ev is not None and ev.at - since <= deadline:
+        timeline.step(name, PASSED, deadline, ev.at - since)
+    else:
+        timeline.step(name, FAILED, deadline, ev.at - since if ev else None, failure)
+
+
+def _channel_steps(timeline: Timeline, event: str, label: str, expected: list, since: float, deadline: float,
+                   failure: str) -> None:
+    """One timed step "<label> on <channel>" per expected channel: its first `event` within the deadline."""
+    for ch in expected:
+        _timed_step(timeline, f"{label} on {_chan(ch)}", _first_on(timeline, event, ch), since, deadline, failure)
+
+
 def _detection_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channels.Expectation, t_inject: float,
                      deadline: float) -> None:
     pending, firing = timeline.first(tl.ALERT_PENDING), timeline.first(tl.ALERT_FIRING)
@@ -538,38 +612,19 @@ def _detection_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channel
         timeline.step("alert pending", SKIPPED, message="went straight to firing (no `for`)")
     else:
         timeline.step("alert pending", FAILED, deadline, message="never became pending")
-    if firing is not None and firing.at - t_inject <= deadline:
-        timeline.step("alert firing", PASSED, deadline, firing.at - t_inject)
-    else:
-        timeline.step("alert firing", FAILED, deadline, firing.at - t_inject if firing else None,
-                      f"{sc.alertname} did not fire within {deadline:.0f}s")
-    for ch in expect.required:
-        ev = _first_on(timeline, tl.NOTIFICATION, ch)
-        name = f"notification on {_chan(ch)}"
-        if ev is not None and ev.at - t_inject <= deadline:
-            timeline.step(name, PASSED, deadline, ev.at - t_inject)
-        else:
-            timeline.step(name, FAILED, deadline, ev.at - t_inject if ev else None,
-                          f"no firing notification for {sc.alertname} within {deadline:.0f}s")
+    _timed_step(timeline, "alert firing", firing, t_inject, deadline,
+                f"{sc.alertname} did not fire within {deadline:.0f}s")
+    _channel_steps(timeline, tl.NOTIFICATION, "notification", expect.required, t_inject, deadline,
+                   f"no firing notification for {sc.alertname} within {deadline:.0f}s")
 
 
 def _resolution_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channels.Expectation,
                       t_mitigate: float) -> None:
     deadline = sc.resolve_deadline_s
-    ev = timeline.first(tl.ALERT_RESOLVED)
-    if ev is not None and ev.at - t_mitigate <= deadline:
-        timeline.step("alert resolved", PASSED, deadline, ev.at - t_mitigate)
-    else:
-        timeline.step("alert resolved", FAILED, deadline, ev.at - t_mitigate if ev else None,
-                      f"{sc.alertname} still active {deadline:.0f}s after the mitigation")
-    for ch in expect.resolved:
-        r = _first_on(timeline, tl.RESOLVED_NOTIFICATION, ch)
-        name = f"resolved notification on {_chan(ch)}"
-        if r is not None and r.at - t_mitigate <= deadline:
-            timeline.step(name, PASSED, deadline, r.at - t_mitigate)
-        else:
-            timeline.step(name, FAILED, deadline, r.at - t_mitigate if r else None,
-                          f"no resolved notification within {deadline:.0f}s of the mitigation")
+    _timed_step(timeline, "alert resolved", timeline.first(tl.ALERT_RESOLVED), t_mitigate, deadline,
+                f"{sc.alertname} still active {deadline:.0f}s after the mitigation")
+    _channel_steps(timeline, tl.RESOLVED_NOTIFICATION, "resolved notification", expect.resolved, t_mitigate,
+                   deadline, f"no resolved notification within {deadline:.0f}s of the mitigation")
     if not expect.resolved:
         timeline.step("resolved notification", SKIPPED, message="no expected channel sends resolved notifications")
 

@@ -74,6 +74,11 @@ def _ts(title, pos, targets, unit="short", description=""):
     return p.targets(targets).description(description)
 
 
+def _prom_ts(title, pos, expr, legend, unit="short", description=""):
+    """A time series panel of one Prometheus query."""
+    return _ts(title, pos, [_prom(expr, legend)], unit, description)
+
+
 def _stat(title, pos, target, unit="short", description="", decimals=None):
     p = stat.Panel().title(title).grid_pos(pos).datasource(_PROM).unit(unit).with_target(target)
     if decimals is not None:
@@ -138,8 +143,8 @@ def _slo_section(builder, layout, name, bad_ratio, objective):
     builder = builder.with_panel(_ts("Burn rate per window", layout(12, 8), burn, "x",
                                      "1 = the budget lasts exactly the SLO period; the pages fire at 14.4 (1h) "
                                      "and 6 (6h), the tickets at 3 (1d) and 1 (3d)."))
-    builder = builder.with_panel(_ts("Error budget burn-down", layout(12, 8), [_prom(remaining, "budget remaining")],
-                                     "percentunit", "Remaining error budget over the rolling SLO period."))
+    builder = builder.with_panel(_prom_ts("Error budget burn-down", layout(12, 8), remaining, "budget remaining",
+                                          "percentunit", "Remaining error budget over the rolling SLO period."))
     return builder
 
 
@@ -159,29 +164,33 @@ def inference_service():
          .with_variable(_label_var("model", "inference_requests_total"))
          .with_variable(_label_var("endpoint", "inference_requests_total")))
     b = _row(b, layout, "Requests")
-    b = b.with_panel(_ts("Request rate by endpoint and model", layout(12, 8), [_prom(
+    b = b.with_panel(_prom_ts(
+        "Request rate by endpoint and model", layout(12, 8),
         f'sum by (endpoint, model) (rate(inference_requests_total{{{_SEL}}}[$__rate_interval]))',
-        "{{endpoint}} {{model}}")], "reqps"))
-    b = b.with_panel(_ts("Error ratio by endpoint and model", layout(12, 8), [_prom(
+        "{{endpoint}} {{model}}", "reqps"))
+    b = b.with_panel(_prom_ts(
+        "Error ratio by endpoint and model", layout(12, 8),
         f'sum by (endpoint, model) (rate(inference_requests_total{{{_SEL}, {ERROR_MATCHER}}}[$__rate_interval]))'
         f' / sum by (endpoint, model) (rate(inference_requests_total{{{_SEL}}}[$__rate_interval]))',
-        "{{endpoint}} {{model}}")], "percentunit"))
+        "{{endpoint}} {{model}}", "percentunit"))
     b = _row(b, layout, "Latency")
     b = b.with_panel(_ts("Latency quantiles", layout(12, 8), [
         _prom(f'histogram_quantile({q}, sum by (le) (rate(inference_request_duration_seconds_bucket{{{_SEL}}}[$__rate_interval])))',
               f"p{int(q * 100)}", ref=chr(ord("A") + i)) for i, q in enumerate((0.5, 0.95, 0.99))], "s"))
-    b = b.with_panel(_ts(f"Requests slower than {LATENCY_THRESHOLD}s", layout(12, 8), [_prom(
-        latency_bad_ratio("$__rate_interval"), "slow ratio")], "percentunit"))
-    b = b.with_panel(_ts("Model load errors", layout(12, 8), [_prom(
-        f'sum by (model) (increase(model_load_errors_total{{model=~"$model"}}[$__rate_interval]))', "{{model}}")]))
+    b = b.with_panel(_prom_ts(f"Requests slower than {LATENCY_THRESHOLD}s", layout(12, 8),
+                              latency_bad_ratio("$__rate_interval"), "slow ratio", "percentunit"))
+    b = b.with_panel(_prom_ts(
+        "Model load errors", layout(12, 8),
+        f'sum by (model) (increase(model_load_errors_total{{model=~"$model"}}[$__rate_interval]))', "{{model}}"))
     b = b.with_panel(_ts("Error log lines by level", layout(12, 8), [_logql(
         'sum by (level) (count_over_time({service="inference-gateway"}[$__auto]))')]))
     b = _row(b, layout, "GPU")
-    b = b.with_panel(_ts("GPU utilization", layout(12, 8), [_prom(
-        "max by (host, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{host}} gpu {{gpu}}")], "percent"))
-    b = b.with_panel(_ts("GPU memory used", layout(12, 8), [_prom(
+    b = b.with_panel(_prom_ts("GPU utilization", layout(12, 8), "max by (host, gpu) (DCGM_FI_DEV_GPU_UTIL)",
+                              "{{host}} gpu {{gpu}}", "percent"))
+    b = b.with_panel(_prom_ts(
+        "GPU memory used", layout(12, 8),
         "max by (host, gpu) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))",
-        "{{host}} gpu {{gpu}}")], "percentunit"))
+        "{{host}} gpu {{gpu}}", "percentunit"))
     b = _row(b, layout, "Logs")
     b = b.with_panel(logs.Panel().title("Gateway errors").grid_pos(layout(24, 10)).datasource(_LOKI)
                      .with_target(_logql('{service="inference-gateway", level="error"}'))
@@ -194,26 +203,28 @@ def ml_monitoring():
     b = _base(ML_MONITORING, "Feature and prediction drift, missing features, input validation, model quality.",
               ["ml"])
     b = _row(b, layout, "Drift")
-    b = b.with_panel(_ts("Feature drift (PSI) per feature", layout(12, 8), [_prom(
-        'max by (model_name, feature_name) (model_drift_psi{metric_type="feature"})',
-        "{{model_name}} {{feature_name}}")],
+    b = b.with_panel(_prom_ts(
+        "Feature drift (PSI) per feature", layout(12, 8),
+        'max by (model_name, feature_name) (model_drift_psi{metric_type="feature"})', "{{model_name}} {{feature_name}}",
         description="PSI below 0.1: stable; 0.1-0.25: moderate shift; above 0.25: significant drift."))
-    b = b.with_panel(_ts("Prediction drift (PSI)", layout(12, 8), [_prom(
-        'max by (model_name) (model_drift_psi{metric_type="prediction"})', "{{model_name}}")]))
+    b = b.with_panel(_prom_ts("Prediction drift (PSI)", layout(12, 8),
+                              'max by (model_name) (model_drift_psi{metric_type="prediction"})', "{{model_name}}"))
     b = _row(b, layout, "Features and inputs")
-    b = b.with_panel(_ts("Missing features", layout(8, 8), [_prom(
-        "sum by (feature) (rate(feature_missing_total[$__rate_interval]))", "{{feature}}")], "ops"))
-    b = b.with_panel(_ts("Feature fetch error ratio", layout(8, 8), [_prom(
+    b = b.with_panel(_prom_ts("Missing features", layout(8, 8),
+                              "sum by (feature) (rate(feature_missing_total[$__rate_interval]))", "{{feature}}", "ops"))
+    b = b.with_panel(_prom_ts(
+        "Feature fetch error ratio", layout(8, 8),
         "sum(rate(feature_fetch_errors_total[$__rate_interval])) / sum(rate(feature_fetch_total[$__rate_interval]))",
-        "error ratio")], "percentunit"))
-    b = b.with_panel(_ts("Input validation failures", layout(8, 8), [_prom(
-        "sum by (reason) (rate(inference_input_validation_failures_total[$__rate_interval]))", "{{reason}}")],
-        "ops"))
+        "error ratio", "percentunit"))
+    b = b.with_panel(_prom_ts(
+        "Input validation failures", layout(8, 8),
+        "sum by (reason) (rate(inference_input_validation_failures_total[$__rate_interval]))", "{{reason}}", "ops"))
     b = _row(b, layout, "Model quality")
-    b = b.with_panel(_ts("Model performance", layout(12, 8), [_prom(
-        "max by (model_name, metric) (model_performance_metric)", "{{model_name}} {{metric}}")]))
-    b = b.with_panel(_ts("Fairness by group", layout(12, 8), [_prom(
-        "max by (model_name, metric, group) (model_fairness_metric)", "{{model_name}} {{metric}} {{group}}")]))
+    b = b.with_panel(_prom_ts("Model performance", layout(12, 8),
+                              "max by (model_name, metric) (model_performance_metric)", "{{model_name}} {{metric}}"))
+    b = b.with_panel(_prom_ts("Fairness by group", layout(12, 8),
+                              "max by (model_name, metric, group) (model_fairness_metric)",
+                              "{{model_name}} {{metric}} {{group}}"))
     b = b.with_panel(logs.Panel().title("FeatureNotFound log lines").grid_pos(layout(24, 8)).datasource(_LOKI)
                      .with_target(_logql('{service="inference-gateway"} |= "FeatureNotFound"'))
                      .show_time(True))
@@ -229,20 +240,21 @@ def oncall_overview():
             f'count(ALERTS{{alertstate="firing", severity="{sev}"}}) or vector(0)', sev, instant=True)))
     b = b.with_panel(alertgroups.Panel().title("Alert groups in Alertmanager").grid_pos(layout(12, 10))
                      .datasource(_AM).alertmanager(ALERTMANAGER_UID).expand_all(False))
-    b = b.with_panel(_ts("Alerts in Alertmanager by state", layout(12, 10), [_prom(
-        "sum by (state) (alertmanager_alerts)", "{{state}}")]))
+    b = b.with_panel(_prom_ts("Alerts in Alertmanager by state", layout(12, 10),
+                              "sum by (state) (alertmanager_alerts)", "{{state}}"))
     b = _row(b, layout, "Silences and notifications")
     b = b.with_panel(_stat("Active silences", layout(6, 5), _prom(
         'sum(alertmanager_silences{state="active"})', "active", instant=True)))
     b = b.with_panel(_stat("Failed notifications (1h)", layout(6, 5), _prom(
         "sum(increase(alertmanager_notifications_failed_total[1h]))", "failed", instant=True)))
-    b = b.with_panel(_ts("Notifications sent by integration", layout(12, 5), [_prom(
-        "sum by (integration) (increase(alertmanager_notifications_total[$__rate_interval]))", "{{integration}}")]))
+    b = b.with_panel(_prom_ts(
+        "Notifications sent by integration", layout(12, 5),
+        "sum by (integration) (increase(alertmanager_notifications_total[$__rate_interval]))", "{{integration}}"))
     b = b.with_panel(logs.Panel().title("Recent notifications (notification sink log)").grid_pos(layout(24, 10))
                      .datasource(_LOKI).with_target(_logql('{service="notification-sink"}'))
                      .show_time(True).sort_order("Descending"))
     b = _row(b, layout, "Monitoring health")
-    b = b.with_panel(_ts("Scrape targets down", layout(12, 6), [_prom("sum by (job) (1 - up)", "{{job}}")]))
+    b = b.with_panel(_prom_ts("Scrape targets down", layout(12, 6), "sum by (job) (1 - up)", "{{job}}"))
     b = b.with_panel(_ts("Log lines shipped by service", layout(12, 6), [_logql(
         'sum by (service) (count_over_time({service=~".+"}[$__auto]))')]))
     return b

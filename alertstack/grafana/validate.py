@@ -60,16 +60,25 @@ def _is_str_map(value) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
+def _provisioning_top(where: str, prov, list_key: str, version: bool = True) -> tuple[list[str], bool]:
+    """The top level of a Grafana provisioning file: a mapping with an int `apiVersion` (1, when `version`) and
+    the list `list_key`. Returns (problems, whether the list can be walked)."""
+    if not isinstance(prov, dict):
+        return [f"{where}: not a mapping"], False
+    out = _type_problems(where, prov, {"apiVersion": int, list_key: list})
+    if out:
+        return out, False
+    if version and prov["apiVersion"] != 1:
+        out.append(f"{where}: apiVersion must be 1")
+    return out, True
+
+
 # --- datasources and dashboard provider ------------------------------------------------------------------------------
 
 def check_datasources(prov, where: str = "datasources") -> list[str]:
-    if not isinstance(prov, dict):
-        return [f"{where}: not a mapping"]
-    out = _type_problems(where, prov, {"apiVersion": int, "datasources": list})
-    if out:
+    out, walk = _provisioning_top(where, prov, "datasources")
+    if not walk:
         return out
-    if prov["apiVersion"] != 1:
-        out.append(f"{where}: apiVersion must be 1")
     uids, names, defaults = set(), set(), 0
     for i, ds in enumerate(prov["datasources"]):
         w = f"{where}: datasources[{i}]"
@@ -119,10 +128,8 @@ def check_datasources(prov, where: str = "datasources") -> list[str]:
 
 
 def check_dashboard_provider(prov, where: str = "dashboard provider") -> list[str]:
-    if not isinstance(prov, dict):
-        return [f"{where}: not a mapping"]
-    out = _type_problems(where, prov, {"apiVersion": int, "providers": list})
-    if out:
+    out, walk = _provisioning_top(where, prov, "providers", version=False)
+    if not walk:
         return out
     for i, p in enumerate(prov["providers"]):
         w = f"{where}: providers[{i}]"
@@ -364,13 +371,9 @@ def _check_expression_model(where: str, model: dict, ref_ids: set[str]) -> list[
 def check_alert_provisioning(prov, datasources: Mapping[str, str], dashboard_uids: Iterable[str],
                              where: str = "alert rules") -> list[str]:
     """Grafana's alert-rule file-provisioning format, plus the project's label/annotation contract."""
-    if not isinstance(prov, dict):
-        return [f"{where}: not a mapping"]
-    out = _type_problems(where, prov, {"apiVersion": int, "groups": list})
-    if out:
+    out, walk = _provisioning_top(where, prov, "groups")
+    if not walk:
         return out
-    if prov["apiVersion"] != 1:
-        out.append(f"{where}: apiVersion must be 1")
     out += _unknown(where, prov, {"apiVersion", "groups", "deleteRules"})
     uids, titles, dashboard_uids = set(), set(), list(dashboard_uids)
     for gi, group in enumerate(prov["groups"]):

@@ -36,12 +36,18 @@ def _prometheus_config(stack) -> str:
     return requests.get(f"{stack.prometheus_url}/api/v1/status/config", auth=stack.auth, timeout=10).json()["data"]["yaml"]
 
 
-def test_invalid_scrape_interval_fails_before_any_host_is_touched(deployed_stack):
-    live = deployed_stack.root / "prometheus" / "prometheus.yml"
+def _failed_run(stack, live_file: str, bad: dict):
+    """Deploy with the bad extra vars `bad`, which must fail; returns (the live file, its sha before, the run)."""
+    live = stack.root / live_file
     before = _sha(live)
-    bad = {"prometheus_global": {"scrape_interval": "5 seconds", "scrape_timeout": "4s", "evaluation_interval": "5s"}}
     run = ansible.playbook("local", extra_vars=bad, echo=False)
     assert not run.ok
+    return live, before, run
+
+
+def test_invalid_scrape_interval_fails_before_any_host_is_touched(deployed_stack):
+    bad = {"prometheus_global": {"scrape_interval": "5 seconds", "scrape_timeout": "4s", "evaluation_interval": "5s"}}
+    live, before, run = _failed_run(deployed_stack, "prometheus/prometheus.yml", bad)
     assert "prometheus_global.scrape_interval" in run.output and "5 seconds" in run.output
     assert "Validate inputs on the controller" in run.output
     assert "Prepare every host" not in run.output, "the play went on past preflight"
@@ -52,11 +58,8 @@ def test_invalid_scrape_interval_fails_before_any_host_is_touched(deployed_stack
 def test_config_rejected_by_promtool_keeps_the_previous_config_live(deployed_stack):
     """A value that passes the preflight shape checks but that Prometheus refuses (timeout > interval) is
     caught by promtool before the live file is replaced; Prometheus keeps serving the old config."""
-    live = deployed_stack.root / "prometheus" / "prometheus.yml"
-    before = _sha(live)
     bad = {"prometheus_global": {"scrape_interval": "5s", "scrape_timeout": "30s", "evaluation_interval": "5s"}}
-    run = ansible.playbook("local", extra_vars=bad, echo=False)
-    assert not run.ok
+    live, before, run = _failed_run(deployed_stack, "prometheus/prometheus.yml", bad)
     assert "prometheus.yml" in run.output and "scrape timeout greater than scrape interval" in run.output
     assert _sha(live) == before
     ready = requests.get(f"{deployed_stack.prometheus_url}/-/ready", auth=deployed_stack.auth, timeout=10)
@@ -65,13 +68,10 @@ def test_config_rejected_by_promtool_keeps_the_previous_config_live(deployed_sta
 
 
 def test_route_to_unknown_receiver_fails_and_alertmanager_keeps_its_config(deployed_stack):
-    live = deployed_stack.root / "alertmanager" / "alertmanager.yml"
-    before = _sha(live)
     status = requests.get(f"{deployed_stack.alertmanager_url}/api/v2/status", auth=deployed_stack.auth, timeout=10)
     original = status.json()["config"]["original"]
     bad_route = {"alertmanager_route": {"receiver": "team-that-does-not-exist", "group_by": ["alertname"]}}
-    run = ansible.playbook("local", extra_vars=bad_route, echo=False)
-    assert not run.ok
+    live, before, run = _failed_run(deployed_stack, "alertmanager/alertmanager.yml", bad_route)
     assert "team-that-does-not-exist" in run.output
     assert _sha(live) == before
     after = requests.get(f"{deployed_stack.alertmanager_url}/api/v2/status", auth=deployed_stack.auth, timeout=10)

@@ -290,7 +290,8 @@ def test_a_family_reads_its_slos_counters_once_by_their_key_labels():
 
 def test_family_keys_escape_regex_values_and_skip_reserved_labels():
     a, b = _service_slos(2)[0], _service_slos(2)[2]
-    b["sli"] = {"type": "availability", "errors": 'inference_requests_total{job="a.b+c",endpoint="/predict",status=~"5.."}',
+    b["sli"] = {"type": "availability",
+                "errors": 'inference_requests_total{job="a.b+c",endpoint="/predict",status=~"5.."}',
                 "total": 'inference_requests_total{job="a.b+c",endpoint="/predict"}'}
     expr = _groups([a, b])[slo.GROUP_FAST]["rules"][0]["expr"]
     assert 'job=~"a\\\\.b\\\\+c|svc-000"' in expr
@@ -314,6 +315,7 @@ def test_slos_with_other_objectives_and_windows_get_their_own_budget():
     long = _groups(mixed)[slo.GROUP_LONG]
     rules = {r["record"]: r["expr"] for r in long["rules"] if "record" in r}
     assert "slo:sli_error:ratio_rate28d" in rules and 'slo=~"svc-001-latency"' in rules["slo:sli_error:ratio_rate28d"]
-    assert '0.99 * sum by (slo, sli, service) (slo:sli:info{slo=~"svc-000-availability"})' in rules[slo.RECORD_OBJECTIVE]
+    objective = rules[slo.RECORD_OBJECTIVE]
+    assert '0.99 * sum by (slo, sli, service) (slo:sli:info{slo=~"svc-000-availability"})' in objective
     assert '1 - slo:sli_error:ratio_rate30d{slo=~"svc-000-availability"} / 0.01' in rules[slo.RECORD_BUDGET]
     assert '1 - slo:sli_error:ratio_rate28d{slo=~"svc-001-latency"} / 0.001' in rules[slo.RECORD_BUDGET]
