@@ -112,10 +112,10 @@ def test_burn_rate_alerts_use_the_policy_tiers():
     groups = slo.slo_rule_groups(slo.validate_slos([_default("inference-availability")])[0])
     alerts = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
     crit = alerts["InferenceErrorRateCritical"]["expr"]
-    assert 'slo:sli_error:ratio_rate1h{slo="inference-availability"} > 0.0144' in crit
+    assert 'slo:sli_error:ratio_rate30m{slo="inference-availability"} > 0.0144' in crit
     assert 'slo:sli_error:ratio_rate5m{slo="inference-availability"} > 0.0144' in crit
     high = alerts["InferenceErrorBudgetBurnHigh"]["expr"]
-    assert "ratio_rate6h" in high and "ratio_rate30m" in high and "> 0.006" in high
+    assert "ratio_rate6h" in high and "ratio_rate30m" in high and "> 0.003" in high
     slow = alerts["InferenceErrorBudgetBurnSlow"]["expr"]
     assert "ratio_rate1d" in slow and "ratio_rate2h" in slow and "> 0.003" in slow
     assert "ratio_rate3d" in slow and "ratio_rate6h" in slow and "> 0.001" in slow
