@@ -143,11 +143,7 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
         content = yaml.safe_load(content) if isinstance(content, str) else content
         sources[name] = copy.deepcopy({"groups": content} if isinstance(content, list) else content)
     validated = slo_mod.validate_slos(slos)
-    groups = slo_mod.rule_groups(validated)
-    if slo_interval:
-        for group in groups:
-            if group.get("interval") == "30s":
-                group["interval"] = slo_interval
+    groups = slo_mod.rule_groups(validated, fast_interval=slo_interval or slo_mod.FAST_INTERVAL)
     sources[SLO_FILE] = {"groups": groups}
     if declared_gpus:
         sources[gpu_mod.DECLARED_FILE] = {"groups": [gpu_mod.declared_gpus_rule_group(declared_gpus)]}

@@ -92,6 +92,8 @@ INFO_INTERVAL = "1m"
 more often than the 5m lookback (the joins read it as an instant vector), and at most every 60 s so that a fresh
 stack's smoke check (alertstack/smoke.py DUE_INTERVAL_S) waits for it before anything is measured."""
 GROUP_FAST = "slo:fast"
+FAST_INTERVAL = "30s"
+"""Default interval of the fast group (prometheus_slo_rule_interval overrides it, passed in by rules.rule_files)."""
 GROUP_LONG = "slo:long"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -562,11 +564,11 @@ def _alert_is_long(alert: dict) -> bool:
     return not any(w in SHORT_WINDOWS for b in alert["burn_rates"] for w in (b["long"], b["short"]))
 
 
-def rule_groups(slos: list[dict]) -> list[dict]:
+def rule_groups(slos: list[dict], fast_interval: str = FAST_INTERVAL) -> list[dict]:
     """The Prometheus rule groups of all validated SLOs (docs/alerting-policy.md, "How the SLO rules are shaped").
 
     `slo:info` (INFO_INTERVAL): the info series of every SLO (how a family's keys map to SLOs), one rule.
-    `slo:fast` (30s): the short windows (SHORT_WINDOWS) from the raw counters, one rule per window (per family
+    `slo:fast` (`fast_interval`, FAST_INTERVAL by default; an environment may evaluate it more often): the short windows (SHORT_WINDOWS) from the raw counters, one rule per window (per family
     inside); then every alert that reads a short window. Recordings and the alerts that
     read them share the group: rules of a group run in order, so an alert sees this evaluation's ratios.
     `slo:long` (LONG_INTERVAL): per family the 5m event rates and RAW_LONG_WINDOWS from the raw counters; one rule
@@ -608,7 +610,7 @@ def rule_groups(slos: list[dict]) -> list[dict]:
         for a in s["alerts"]:
             (long if _alert_is_long(a) else fast).append(_alert_rule(s, a))
     return [{"name": GROUP_INFO, "interval": INFO_INTERVAL, "rules": info},
-            {"name": GROUP_FAST, "interval": "30s", "rules": fast},
+            {"name": GROUP_FAST, "interval": fast_interval, "rules": fast},
             {"name": GROUP_LONG, "interval": LONG_INTERVAL, "rules": long}]
 
 

@@ -32,17 +32,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from alertstack import slo as slo_mod  # noqa: E402
-from alertstack import slo_backfill as bf  # noqa: E402
-from alertstack.images import OFFLINE  # noqa: E402
-from alertstack.rules import SLO_FILE, dump_yaml, rule_files  # noqa: E402
+from alertstack import slo as slo_mod
+from alertstack import slo_backfill as bf
+from alertstack.images import OFFLINE
+from alertstack.rules import SLO_FILE, dump_yaml, rule_files
 
 PREFIX = "bench-slo"
 SAMPLE_EVERY_S = 15

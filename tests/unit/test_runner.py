@@ -67,11 +67,12 @@ def test_notifications_about_finds_templated_pagerduty_events_and_their_resolve(
 def test_predicted_bound_uses_the_deployed_rule(local):
     sc = scenarios.get("latency")
     slos = local.slos_by_name()
-    deployed = {"query": "slo:sli_error:ratio_rate1h > 0.0144", "for_s": 120.0, "evaluation_interval_s": 30.0,
+    deployed = {"query": "slo:sli_error:ratio_rate30m > 0.0144", "for_s": 120.0, "evaluation_interval_s": 30.0,
                 "recording_interval_s": 30.0, "labels": {}}
     timing = {"scrape_interval_s": 5.0, "evaluation_interval_s": 5.0, "group_wait_s": 10.0}
     b = runner.predicted_bound(sc, timing, deployed, slos)
-    assert b.total_s == pytest.approx(51.84 + 5 + 30 + 30 + 120 + 10)
+    # detection from the deployed SLO's page tier: 14.4x over 30m at 100 % bad = 0.0144 x 1800 s
+    assert b.total_s == pytest.approx(25.92 + 5 + 30 + 30 + 120 + 10)
     fs = runner.predicted_bound(scenarios.get("feature-store"), timing,
                                 {"query": 'up{job="feature-store"} == 0', "for_s": 120.0,
                                  "evaluation_interval_s": 30.0, "recording_interval_s": 0.0, "labels": {}}, slos)
