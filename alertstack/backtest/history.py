@@ -352,6 +352,9 @@ def read_prometheus(url: str, slos: list[dict], days: int, path: Path, chunk_s: 
             try:
                 r = requests.get(f"{url.rstrip('/')}/api/v1/query", timeout=120, auth=auth,
                                  params={"query": f"{selector}[{chunk_s}s]", "time": at})
+                if r.status_code in (401, 403):
+                    raise HistoryError(f"{url} answered HTTP {r.status_code}: it needs the stack's API user and "
+                                       f"password (the --env inventory's stack_api_user / stack_api_password)")
                 body = r.json()
             except (requests.RequestException, ValueError) as exc:
                 raise HistoryError(f"cannot read {url}: {exc}") from exc

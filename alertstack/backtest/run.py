@@ -123,6 +123,16 @@ def check_arguments(days: int, env: str, rules_dir: Path | None, from_prometheus
     return env_slos(env)
 
 
+
+def _api_credentials(env: str):
+    """The environment's API user and password (the stack's basic auth in front of Prometheus), or None when its
+    inventory has none (or its vault is not at hand): the Prometheus read with --from-prometheus may need them."""
+    from alertstack import endpoints
+    try:
+        return endpoints.for_env(env).auth
+    except Exception:  # noqa: BLE001  (no credentials: an open Prometheus still answers, a closed one says 401)
+        return None
+
 def run(days: int = 30, seed: int = 1, env: str = "production", rules_dir: Path | None = None,
         from_prometheus: str | None = None, out_dir: Path | None = BACKTESTS, incident_ids=None,
         report_id: str | None = None, keep_workdir: bool = False) -> Result:
@@ -148,7 +158,7 @@ def run(days: int = 30, seed: int = 1, env: str = "production", rules_dir: Path 
         raw = work / "history.om"
         if from_prometheus:
             say(f"reading {days} d of raw SLO series from {from_prometheus}")
-            hist = history.read_prometheus(from_prometheus, slos, days, raw, say=say)
+            hist = history.read_prometheus(from_prometheus, slos, days, raw, auth=_api_credentials(env), say=say)
         else:
             say(f"synthesizing {days} d of history (seed {seed})")
             hist = history.synthesize(slos, days, seed, raw, incident_ids=incident_ids)

@@ -69,6 +69,9 @@ class Score:
     days: float
     episodes: list[Episode]
     out_of_scope: list[str] = field(default_factory=list)
+    labelled: bool = True
+    """False for a real Prometheus's history (--from-prometheus): no incident is known, so no episode can be called
+    false and no target applies; the report lists the alerts, their episodes and durations."""
 
     @property
     def false_pages(self) -> list[Episode]:
@@ -79,7 +82,9 @@ class Score:
         return sum(a.episodes for a in chosen) / (self.days / 7)
 
     def targets(self) -> list[tuple[str, bool, str]]:
-        """The issue's targets: (name, met, detail)."""
+        """The issue's targets: (name, met, detail); none for unlabelled history."""
+        if not self.labelled:
+            return []
         out = [("0 false pages", not self.false_pages, f"{len(self.false_pages)} false page(s)")]
         must = [s for s in self.incidents if s.must_page]
         unpaged = [s.incident.id for s in must if not s.first_page]
@@ -159,7 +164,8 @@ def score(evaluation: Evaluation, history: History, scope: set[str] | None = Non
     return Score(sorted(alerts.values(), key=lambda a: (a.family, a.alert)),
                  sorted(incidents.values(), key=lambda s: s.incident.start),
                  (evaluation.end - evaluation.start) / 86400, [e for e in evaluation.episodes if e.alert in alerts],
-                 sorted({r.alert for r in evaluation.rules if r.alert and r.alert not in alerts}))
+                 sorted({r.alert for r in evaluation.rules if r.alert and r.alert not in alerts}),
+                 labelled=history.source == "synthetic")
 
 
 def median(values: list[float]) -> float | None:
