@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from alertstack import defaults, render
+from alertstack import ansible, rendered
 from alertstack.backtest import engine, history, report, score
-from alertstack.paths import INVENTORIES, REPO_ROOT
+from alertstack.paths import REPO_ROOT
 from alertstack.progress import say
 
 WARMUP_S = history.WARMUP_S
@@ -33,24 +33,17 @@ class Result:
     rules_dir: str
 
 
-def env_slos(env: str) -> list[dict]:
-    """`prometheus_slos` of the environment: an inventory override if it sets one, else the role default."""
-    inv = INVENTORIES / env
-    if not (inv / "hosts.yml").exists():
-        raise BacktestError(f"unknown environment {env!r} (no inventories/{env}/hosts.yml)")
-    for path in sorted(inv.glob("group_vars/**/*.yml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        if isinstance(data, dict) and "prometheus_slos" in data:
-            return data["prometheus_slos"]
-    return defaults.default_slos()
-
-
-def rendered_rules_dir(rendered_env: Path) -> Path:
-    """The Prometheus rules directory of the first monitoring host of a directory written by `invoke render`."""
-    dirs = sorted(p for p in Path(rendered_env).glob("*/**/prometheus/rules") if any(p.glob("*.yml")))
-    if not dirs:
-        raise BacktestError(f"no prometheus/rules/*.yml under {rendered_env}")
-    return dirs[0]
+def stack_root(env: str, rules_dir: Path | None) -> rendered.StackRoot:
+    """Where the rules under test and their SLOs come from, as Ansible wrote them: the stack root around a rules
+    directory that has its prometheus/slos.json beside it (a render's own rules), else ENV's cached render
+    (alertstack.rendered, rendered again only when its inputs changed)."""
+    if rules_dir is not None and (Path(rules_dir).parent / "slos.json").is_file():
+        return rendered.StackRoot(Path(rules_dir).parent.parent)
+    say(f"reading the rendered rules and SLOs of {env} (rendered first when out of date: a minute or two)")
+    try:
+        return rendered.for_env(env)
+    except rendered.RenderedError as exc:
+        raise BacktestError(str(exc).splitlines()[0]) from exc
 
 
 def default_interval(rules_dir: Path) -> float:
@@ -112,7 +105,7 @@ def integer(option: str, value) -> int:
         raise BacktestError(f"{option} {value!r}: not a whole number") from None
 
 
-def check_arguments(days: int, env: str, rules_dir: Path | None, from_prometheus: str | None) -> list[dict]:
+def check_arguments(days: int, env: str, rules_dir: Path | None, from_prometheus: str | None) -> None:
     """Everything that can be wrong with the arguments, before anything is rendered, started or written."""
     if days < 1 or days > 90:
         raise BacktestError(f"--days {days}: between 1 and 90")
@@ -120,8 +113,10 @@ def check_arguments(days: int, env: str, rules_dir: Path | None, from_prometheus
         raise BacktestError(f"--rules {rules_dir}: not a directory")
     if from_prometheus and not from_prometheus.startswith(("http://", "https://")):
         raise BacktestError(f"--from-prometheus {from_prometheus!r}: not an http(s) URL")
-    return env_slos(env)
-
+    try:
+        ansible.inventory_path(env)
+    except ansible.UnknownEnvironment as exc:
+        raise BacktestError(str(exc)) from exc
 
 
 def _api_credentials(env: str):
@@ -133,23 +128,19 @@ def _api_credentials(env: str):
     except Exception:  # noqa: BLE001  (no credentials: an open Prometheus still answers, a closed one says 401)
         return None
 
+
 def run(days: int = 30, seed: int = 1, env: str = "production", rules_dir: Path | None = None,
         from_prometheus: str | None = None, out_dir: Path | None = BACKTESTS, incident_ids=None,
         report_id: str | None = None, keep_workdir: bool = False) -> Result:
     """Run one backtest; write backtests/<id>/ (unless out_dir is None). Raises BacktestError."""
     started = time.monotonic()
-    slos = check_arguments(days, env, rules_dir, from_prometheus)
+    check_arguments(days, env, rules_dir, from_prometheus)
     label = Path(rules_dir).name if rules_dir is not None else env
     work = Path(tempfile.mkdtemp(prefix="backtest-"))
     try:
-        if rules_dir is None:
-            say(f"rendering the rules of {env} (invoke render's code path; about a minute or two)")
-            try:
-                rendered = render.render(env, work / "rendered")
-            except render.RenderError as exc:
-                raise BacktestError(str(exc).splitlines()[0]) from exc
-            rules_dir = rendered_rules_dir(rendered)
-        rules_dir = Path(rules_dir)
+        root = stack_root(env, rules_dir)
+        slos = root.slos()
+        rules_dir = Path(rules_dir) if rules_dir is not None else root.rules_dir
         try:
             rules = engine.load_rules(rules_dir, default_interval(rules_dir))
         except engine.EngineError as exc:
