@@ -107,9 +107,11 @@ def _promtool(workdir: Path, *args: str) -> None:
            "--entrypoint", "/bin/promtool", OFFLINE["prometheus"], *args)
 
 
-def backfill(workdir: Path, source: str, out: str) -> None:
-    """TSDB blocks in workdir/out from the OpenMetrics file workdir/source, owned by the image's user 65534."""
-    _promtool(workdir, "tsdb", "create-blocks-from", "openmetrics", f"/w/{source}", f"/w/{out}")
+def backfill(workdir: Path, source: str, out: str, max_block_duration: str | None = None) -> None:
+    """TSDB blocks in workdir/out from the OpenMetrics file workdir/source, owned by the image's user 65534.
+    max_block_duration: longer blocks than promtool's 2 h (it re-reads its whole input once per block)."""
+    limit = [f"--max-block-duration={max_block_duration}"] if max_block_duration else []
+    _promtool(workdir, "tsdb", "create-blocks-from", "openmetrics", *limit, f"/w/{source}", f"/w/{out}")
     chown(workdir, out)
 
 

@@ -142,9 +142,7 @@ def assign_levels(rules: list[Rule]) -> int:
 def backfill(workdir: Path, source: str, out: str) -> None:
     """slo_backfill.backfill with blocks of up to 20 days: promtool re-reads its whole input once per block, so
     30 days in its default 2-hour blocks would parse the input 360 times."""
-    slo_backfill._promtool(workdir, "tsdb", "create-blocks-from", "openmetrics", f"--max-block-duration={BLOCK}",
-                           f"/w/{source}", f"/w/{out}")
-    slo_backfill.chown(workdir, out)
+    slo_backfill.backfill(workdir, source, out, max_block_duration=BLOCK)
 
 
 BLOCK = "486h"
