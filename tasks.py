@@ -72,16 +72,13 @@ def lint(c):
     _exit(linting.lint_all())
 
 
-@task(help={"k": "pytest -k expression", "m": "pytest -m marker expression"})
-def test(c, k="", m=""):
-    """Run the whole test suite (unit, config, molecule, end-to-end)."""
-    args = [sys.executable, "-m", "pytest"]
-    if k:
-        args += ["-k", k]
-    if m:
-        args += ["-m", m]
-    import subprocess
-    _exit(subprocess.call(args, cwd=REPO))
+@task(help={"k": "pytest -k expression", "m": "pytest -m marker expression",
+            "stream": "run only these streams (comma-separated: checks, e2e, ha, lab)"})
+def test(c, k="", m="", stream=""):
+    """Run the whole test suite (unit, config, molecule, end-to-end, ha, lab) as concurrent pytest streams."""
+    from alertstack import testrun
+    with known_errors():
+        _exit(testrun.run([n for n in stream.split(",") if n] or None, k=k, m=m))
 
 
 @task

@@ -22,7 +22,7 @@ CASES: dict[str, list[list[str]]] = {
     "render": [["--env", "nowhere", "--out", "{out}"]],
     "smoke": [["--env", "nowhere"], ["--timeout", "soon"], ["--timeout", "-5"]],
     "lint": [["--no-such-option"]],
-    "test": [["--no-such-option"]],
+    "test": [["--no-such-option"], ["--stream", "nightly"]],
     "docs": [["--no-such-option"]],
     "bench": [["--envs", "local,nowhere"]],
     "drill": [["nonsense"], []],
