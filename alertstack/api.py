@@ -14,26 +14,31 @@ class ApiError(RuntimeError):
     """Prometheus or Alertmanager unreachable or answering an error; the message names the service and the call."""
 
 
-def call(method: str, url: str, auth=None, service: str = "the API", **kwargs) -> requests.Response:
+def call(method: str, url: str, auth=None, service: str = "the API", timeout: float = TIMEOUT,
+         **kwargs) -> requests.Response:
     """One HTTP request with basic `auth`; ApiError when `service` is unreachable, refuses the credentials or
-    answers anything but a success."""
+    answers anything but a success. `timeout` is for the long reads (backtests over days of history)."""
     try:
-        resp = requests.request(method, url, auth=tuple(auth) if auth else None, timeout=TIMEOUT, **kwargs)
+        resp = requests.request(method, url, auth=tuple(auth) if auth else None, timeout=timeout, **kwargs)
     except requests.RequestException as exc:
         raise ApiError(f"{service} at {url} is unreachable: {exc}") from None
-    if resp.status_code == 401:
-        raise ApiError(f"{service} refused the credentials (401) for {method} {url}")
+    if resp.status_code in (401, 403):
+        raise ApiError(f"{service} refused the credentials ({resp.status_code}) for {method} {url}: it needs the "
+                       f"stack's API user and password (the environment's stack_api_user / stack_api_password)")
     if not resp.ok:
         raise ApiError(f"{service} answered {resp.status_code} to {method} {url}: {resp.text.strip()[:300]}")
     return resp
 
 
-def _get(url: str, params=None, auth=None, service: str = "Prometheus"):
-    return call("GET", url, auth, service, params=params).json()
+def _get(url: str, params=None, auth=None, service: str = "Prometheus", timeout: float = TIMEOUT):
+    try:
+        return call("GET", url, auth, service, timeout, params=params).json()
+    except ValueError as exc:  # a body that is not JSON: not the API we meant to call
+        raise ApiError(f"{service} at {url} did not answer JSON: {exc}") from None
 
 
-def _prom(prometheus_url: str, path: str, params=None, auth=None):
-    body = _get(f"{prometheus_url.rstrip('/')}{path}", params, auth)
+def _prom(prometheus_url: str, path: str, params=None, auth=None, timeout: float = TIMEOUT):
+    body = _get(f"{prometheus_url.rstrip('/')}{path}", params, auth, timeout=timeout)
     if body.get("status") != "success":
         raise ApiError(f"Prometheus {path}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
@@ -55,12 +60,13 @@ def config(prometheus_url: str, auth=None) -> dict:
     return yaml.safe_load(_prom(prometheus_url, "/api/v1/status/config", auth=auth)["yaml"]) or {}
 
 
-def query(prometheus_url: str, expr: str, at: float | None = None, auth=None) -> list:
-    """Instant query; the result vector (list of {metric, value: [ts, "v"]})."""
+def query(prometheus_url: str, expr: str, at: float | None = None, auth=None, timeout: float = TIMEOUT) -> list:
+    """Instant query; the result vector (list of {metric, value: [ts, "v"]}), or the matrix of a range selector
+    (list of {metric, values: [[ts, "v"], ...]})."""
     params = {"query": expr}
     if at is not None:
         params["time"] = f"{at:.3f}"
-    return _prom(prometheus_url, "/api/v1/query", params, auth)["result"]
+    return _prom(prometheus_url, "/api/v1/query", params, auth, timeout)["result"]
 
 
 def scalar(prometheus_url: str, expr: str, at: float | None = None, auth=None) -> float | None:
@@ -71,10 +77,16 @@ def scalar(prometheus_url: str, expr: str, at: float | None = None, auth=None) -
     return float(result[0]["value"][1])
 
 
-def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float, auth=None) -> list:
+def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float, auth=None,
+                timeout: float = TIMEOUT) -> list:
     """Range query; the result matrix (list of {metric, values: [[ts, "v"], ...]})."""
     params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 1):.0f}s"}
-    return _prom(prometheus_url, "/api/v1/query_range", params, auth)["result"]
+    return _prom(prometheus_url, "/api/v1/query_range", params, auth, timeout)["result"]
+
+
+def label_values(prometheus_url: str, label: str, auth=None) -> list[str]:
+    """Every value of `label` the Prometheus holds (`__name__`: every metric name)."""
+    return _prom(prometheus_url, f"/api/v1/label/{label}/values", auth=auth, timeout=60)
 
 
 def alertmanager_config(alertmanager_url: str, auth=None) -> dict:

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import requests
 
+from alertstack import api
 from alertstack.endpoints import Endpoints
 from alertstack.progress import say, wait_until
 
@@ -39,9 +39,7 @@ class SmokeReport:
 
 
 def _get(url: str, auth, **params):
-    resp = requests.get(url, auth=auth, params=params or None, timeout=10)
-    resp.raise_for_status()
-    return resp
+    return api.call("GET", url, auth, params=params or None)
 
 
 def _query(ep: Endpoints, promql: str) -> list:
@@ -113,7 +111,7 @@ def _post_alert(ep: Endpoints, labels: dict, starts_at: datetime, ends_at: datet
     body = [{"labels": labels,
              "annotations": {"summary": "Synthetic smoke-test alert", "description": "Posted by invoke smoke."},
              "startsAt": starts_at.isoformat(), "endsAt": ends_at.isoformat()}]
-    requests.post(f"{ep.alertmanager_url}/api/v2/alerts", json=body, auth=ep.auth, timeout=10).raise_for_status()
+    api.call("POST", f"{ep.alertmanager_url}/api/v2/alerts", ep.auth, "Alertmanager", json=body)
 
 
 def _notifications_sent(ep: Endpoints) -> float:
@@ -158,9 +156,12 @@ def check_demo_platform(report: SmokeReport, ep: Endpoints) -> None:
     if not ep.gateway_url:
         return
     body = {"user_id": "smoke-1", "features": {"user_age": 42, "account_balance": 1234.5}}
-    resp = requests.post(f"{ep.gateway_url}/predict", json=body, timeout=10)
-    report.add("Demo inference gateway serves /predict", resp.status_code == 200,
-               f"HTTP {resp.status_code}: {resp.text[:120]}")
+    try:
+        resp = api.call("POST", f"{ep.gateway_url}/predict", service="the inference gateway", json=body)
+    except api.ApiError as exc:
+        report.add("Demo inference gateway serves /predict", False, str(exc))
+        return
+    report.add("Demo inference gateway serves /predict", True, f"HTTP {resp.status_code}: {resp.text[:120]}")
 
 
 def smoke(ep: Endpoints, timeout_s: float = 120) -> SmokeReport:
@@ -172,7 +173,7 @@ def smoke(ep: Endpoints, timeout_s: float = 120) -> SmokeReport:
                  lambda: check_demo_platform(report, ep), lambda: check_synthetic_alert(report, ep, timeout_s)):
         try:
             step()
-        except requests.RequestException as exc:
+        except api.ApiError as exc:
             report.add("API reachable", False, str(exc))
             break
     passed = sum(c.ok for c in report.checks)

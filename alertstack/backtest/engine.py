@@ -18,10 +18,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
 import yaml
 
-from alertstack import slo_backfill
+from alertstack import api, slo_backfill
 from alertstack.progress import say
 
 MAX_POINTS = 10_000
@@ -171,8 +170,10 @@ def alerts_in_scope(rules: list[Rule], metric_names: set[str]) -> set[str]:
 
 def metric_names(url: str) -> set[str]:
     """Every metric name the Prometheus at url holds."""
-    body = requests.get(f"{url}/api/v1/label/__name__/values", timeout=60).json()
-    return set(body.get("data") or [])
+    try:
+        return set(api.label_values(url, "__name__") or [])
+    except api.ApiError as exc:
+        raise EngineError(f"cannot list the metric names: {exc}") from None
 
 
 def _grid(start: int, end: int, step: float) -> list[tuple[float, float]]:
@@ -191,13 +192,10 @@ def range_query(url: str, expr: str, start: int, end: int, step: float) -> dict[
     out: dict[tuple, dict] = {}
     for a, b in _grid(start, end, step):
         try:
-            body = requests.get(f"{url}/api/v1/query_range", timeout=600,
-                                params={"query": expr, "start": a, "end": b, "step": step}).json()
-        except (requests.RequestException, ValueError) as exc:
-            raise EngineError(f"range query failed: {exc}") from exc
-        if body.get("status") != "success":
-            raise EngineError(f"range query of {' '.join(expr.split())[:120]} failed: {body.get('error')}")
-        for result in body["data"]["result"]:
+            matrix = api.query_range(url, expr, a, b, step, timeout=600)
+        except api.ApiError as exc:
+            raise EngineError(f"range query of {' '.join(expr.split())[:120]} failed: {exc}") from None
+        for result in matrix:
             key = tuple(sorted(result["metric"].items()))
             out.setdefault(key, {}).update({float(t): v for t, v in result["values"]})
     return out

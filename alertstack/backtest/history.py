@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
+from alertstack import api
 
 SCRAPE_S = 15
 """One raw sample per 15 s: the production scrape interval (roles/prometheus defaults)."""
@@ -350,17 +350,10 @@ def read_prometheus(url: str, slos: list[dict], days: int, path: Path, chunk_s: 
         for t in range(start + chunk_s, end + chunk_s, chunk_s):
             at = min(t, end)
             try:
-                r = requests.get(f"{url.rstrip('/')}/api/v1/query", timeout=120, auth=auth,
-                                 params={"query": f"{selector}[{chunk_s}s]", "time": at})
-                if r.status_code in (401, 403):
-                    raise HistoryError(f"{url} answered HTTP {r.status_code}: it needs the stack's API user and "
-                                       f"password (the --env inventory's stack_api_user / stack_api_password)")
-                body = r.json()
-            except (requests.RequestException, ValueError) as exc:
-                raise HistoryError(f"cannot read {url}: {exc}") from exc
-            if body.get("status") != "success":
-                raise HistoryError(f"{url}: query {selector} failed: {body.get('error')}")
-            for result in body["data"]["result"]:
+                result_matrix = api.query(url, f"{selector}[{chunk_s}s]", at=at, auth=auth, timeout=120)
+            except api.ApiError as exc:
+                raise HistoryError(f"cannot read {selector}: {exc}") from None
+            for result in result_matrix:
                 labels = dict(result["metric"])
                 name = labels.pop("__name__")
                 key = f"{name}{{{_labels_text(labels)}}}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -125,7 +126,10 @@ def _api_credentials(env: str):
     from alertstack import endpoints
     try:
         return endpoints.for_env(env).auth
-    except Exception:  # noqa: BLE001  (no credentials: an open Prometheus still answers, a closed one says 401)
+    except (subprocess.CalledProcessError, ValueError) as exc:  # inventory unreadable, or no monitoring host
+        reason = (exc.stderr or "").strip().splitlines()[-1:] if isinstance(exc, subprocess.CalledProcessError) else [exc]
+        say(f"  no API credentials from {env}'s inventory ({'; '.join(map(str, reason)) or exc}); reading without "
+            f"(an open Prometheus answers, a closed one says 401)")
         return None
 
 
