@@ -2,14 +2,16 @@
 
 One source per fact: a variable's type, description and required-ness live in the role's meta/argument_specs.yml
 (entry point `main`), its default value in defaults/main.yml (or defaults/main/*.yml), and the phase tags in
-tasks/main.yml. `invoke docs` rewrites the part of roles/<role>/README.md between the two markers below;
-tests/unit/test_role_docs.py fails when a README is out of date or a default has no argument spec entry.
-Everything outside the markers is hand-written and left alone.
+tasks/main.yml. `invoke docs` rewrites the part of roles/<role>/README.md between the two markers below, and the
+comment directly above each variable in defaults/ (the spec's description, wrapped); tests/unit/test_role_docs.py
+fails when a README or a defaults comment is out of date, or a default has no argument spec entry. Everything outside
+the markers, and any comment in defaults/ separated from a variable by a blank line, is hand-written and left alone.
 """
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,6 +190,34 @@ def updated(role: str, text: str) -> str:
     return text[:match.start()] + generated + ("\n\n" + tail if tail else "\n")
 
 
+_DEFAULT_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):")
+COMMENT_WIDTH = 118
+
+
+def _comment(description: str) -> list[str]:
+    return ["# " + line for line in textwrap.wrap(description, COMMENT_WIDTH - 2, break_long_words=False,
+                                                  break_on_hyphens=False)]
+
+
+def commented_defaults(role: str, path: Path) -> str:
+    """`path` (one of the role's defaults files) with the comment block directly above each top-level variable that
+    has an argument spec entry replaced by that entry's description; a variable without one gets one."""
+    options = spec_options(role)
+    out: list[str] = []
+    for line in path.read_text().splitlines():
+        match = _DEFAULT_KEY.match(line)
+        if match and match.group(1) in options:
+            while out and out[-1].startswith("#"):
+                out.pop()
+            out += _comment(_text(options[match.group(1)].get("description")))
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def readme(role: str) -> Path:
     return ROLES / role / "README.md"
 
@@ -203,6 +233,10 @@ def check(role: str) -> list[str]:
         elif "default" in options[name] and options[name]["default"] != value:
             problems.append(f"{role}: `{name}` defaults to {value!r} in {path.relative_to(REPO)} but to "
                             f"{options[name]['default']!r} in meta/argument_specs.yml")
+    for path in defaults_files(role):
+        if commented_defaults(role, path) != path.read_text():
+            problems.append(f"{role}: a comment in {_shown(path)} differs from its variable's description "
+                            f"in meta/argument_specs.yml (run `invoke docs`)")
     path = readme(role)
     if not path.is_file():
         problems.append(f"{role}: no README.md (run `invoke docs`)")
@@ -213,9 +247,15 @@ def check(role: str) -> list[str]:
 
 
 def write_all() -> list[Path]:
-    """Rewrite the generated section of every role README (creating a README where there is none); changed ones."""
+    """Rewrite the generated section of every role README (creating a README where there is none) and the variable
+    comments of every defaults file; the changed files."""
     changed = []
     for role in role_names():
+        for path in defaults_files(role):
+            text = commented_defaults(role, path)
+            if text != path.read_text():
+                path.write_text(text)
+                changed.append(path)
         path = readme(role)
         text = path.read_text() if path.is_file() else f"# {role}\n\n{_short(role)}\n"
         new = updated(role, text)

@@ -47,3 +47,15 @@ def test_shared_urls_are_defined_once_in_the_stack_role():
                for r in role_docs.role_names()}
     assert {r: names for r, names in holders.items() if names} == {
         "stack": ["grafana_external_url", "runbooks_base_url"]}
+
+
+def test_a_defaults_comment_that_drifted_from_the_spec_is_reported_and_rewritten(monkeypatch, tmp_path):
+    drifted = tmp_path / "main.yml"
+    original = role_docs.commented_defaults("runbooks", role_docs.defaults_files("runbooks")[0])
+    drifted.write_text(original.replace("# Port the server listens on", "# Port the server once listened on"))
+    monkeypatch.setattr(role_docs, "defaults_files", lambda role: [drifted])
+    assert any("differs from its variable's description" in p for p in role_docs.check("runbooks"))
+    assert role_docs.commented_defaults("runbooks", drifted) == original
+    # A hand-written note separated from the variable by a blank line is kept.
+    drifted.write_text(original.replace("runbooks_port:", "# Note kept as written.\n\n# stale\nrunbooks_port:"))
+    assert "# Note kept as written.\n\n# Port the server listens on" in role_docs.commented_defaults("runbooks", drifted)
