@@ -68,7 +68,8 @@ def config(push_urls: list[str], redactions: list[dict], sources: list[dict], ho
         lines += ['discovery.relabel "journal" {', "  targets = []"]
         lines += _rules(log_sources.journal_rules(sources))
         labels = {"job": "journal", "host": host, "env": env}
-        lines += ["}", "", 'loki.source.journal "units" {', '  path          = "/var/log/journal"',
+        # No path: both default journal directories are read (/var/log/journal and the volatile /run/log/journal).
+        lines += ["}", "", 'loki.source.journal "units" {',
                   '  max_age       = "12h"', f"  labels        = {_object(labels)}",
                   "  relabel_rules = discovery.relabel.journal.rules",
                   "  forward_to    = [loki.process.logs.receiver]", "}", ""]

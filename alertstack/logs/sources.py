@@ -248,7 +248,9 @@ def promtail_scrape_configs(sources: list[dict], host: str, env: str,
                      "pipeline_stages": level_stages()})
     if _by_kind(sources, "journald"):
         jobs.append({"job_name": "journal",
-                     "journal": {"path": "/var/log/journal", "max_age": "12h"},
+                     # No path: journald's two default directories are read, the persistent /var/log/journal
+                     # and the volatile /run/log/journal (hosts without Storage=persistent); both are mounted.
+                     "journal": {"max_age": "12h"},
                      "relabel_configs": common_labels("journal", host, env) + journal_rules(sources),
                      "pipeline_stages": level_stages()})
     if _by_kind(sources, "file"):

@@ -195,7 +195,14 @@ def test_the_shipper_mounts_the_hosts_log_sources_read_only_once(tmp_path, role)
     assert host_paths == [f"{p}:{p}:ro" for p in [socket, "/var/log/journal", "/run/log/journal", "/etc/machine-id",
                                                   "/srv/model"]]
     config = next((tmp_path / "out" / role).iterdir()).read_text()
-    assert f"unix://{socket}" in config and "/var/log/journal" in config and "/srv/model/old/*.log" in config
+    assert f"unix://{socket}" in config and "/srv/model/old/*.log" in config
+    # The journal source names no path, so journald's default directories (persistent and volatile) are both read.
+    if role == "alloy":
+        journal = config.split('loki.source.journal "units" {', 1)[1].split("}", 1)[0]
+        assert "max_age" in journal and "path" not in journal
+    else:
+        jobs = {j["job_name"]: j for j in yaml.safe_load(config)["scrape_configs"]}
+        assert jobs["journal"]["journal"] == {"max_age": "12h"}
 
 
 # --- the log shipper that site.yml selects (log_shipper) ------------------------------------------------------------
