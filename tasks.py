@@ -32,12 +32,25 @@ def down(c, volumes=False):
     _exit(stack.down(volumes=volumes))
 
 
-@task(help={"env": "local, staging or production"})
-def deploy(c, env="local"):
-    """Run ansible-playbook -i inventories/ENV site.yml."""
+@task(help={"env": "local, staging or production",
+            "silence": "silence the services the deploy touches while it runs (critical alerts never)",
+            "margin": "with --silence: lease of the silence, renewed while the play runs (default 10m)",
+            "author": "with --silence: who deploys (default: git user.email)"})
+def deploy(c, env="local", silence=False, margin="10m", author=None):
+    """Run ansible-playbook -i inventories/ENV site.yml, optionally inside a deploy silence."""
     from alertstack import stack
     with known_errors():
-        _exit(stack.deploy(cli.env(env)).returncode)
+        _exit(stack.deploy(cli.env(env), silence=margin if silence else None, author=author).returncode)
+
+
+@task(positional=["action"])
+def lab(c, action):
+    """Bring the lab's machines (pristine Debian 12 hosts over SSH, and their image registry) up or down, or show
+    their status; deploy them with `invoke deploy --env lab`."""
+    from alertstack import lab as machines
+    with known_errors():
+        cli.choice(action, ["up", "down", "status"], "action")
+        _exit({"up": machines.up, "down": machines.down, "status": machines.status}[action]())
 
 
 @task(help={"env": "environment to render", "out": "output directory (default out/)"})
@@ -112,14 +125,26 @@ def bench(c, skip_cold=False, envs=""):
 
 
 @task(positional=["scenario"], help={
-    "scenario": "latency, errors, feature-store, drift, gpu-oom or logging-outage",
+    "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage or network-latency",
+    "fault": "kind of fault: release (default) or network (latency: tc netem on the feature store's interface)",
+    "all": "run every runnable scenario unattended, one after the other",
+    "report": "with --all: write incidents/DRILLS-<time>/summary.md (table and chart)",
     "interactive": "pause at each step for a human to follow the runbook"})
-def drill(c, scenario, interactive=False):
-    """Run an incident drill end to end on the local stack and write incidents/<id>/."""
+def drill(c, scenario=None, fault="", all=False, report=False, interactive=False):  # noqa: A002 (the flag is --all)
+    """Run an incident drill end to end on the local stack and write incidents/<id>/ (--all: every drill)."""
     from alertstack.drills import scenarios
     from alertstack.drills.runner import run_drill, stack_from_env
     with known_errors():
+        if all:
+            from alertstack.drills import suite
+            _exit(0 if suite.run_all(stack_from_env(), REPO / "incidents", report=report).passed else 1)
+        if not scenario:
+            cli.fail("name a drill scenario, or --all")
         cli.choice(scenario, list(scenarios.SCENARIOS), "drill scenario")
+        try:
+            scenario = scenarios.variant(scenario, fault or None)
+        except KeyError as exc:
+            cli.fail(exc.args[0])
         result = run_drill(scenario, stack_from_env(), interactive=interactive, out_dir=REPO / "incidents")
     _exit(0 if result.passed else 1)
 
@@ -199,4 +224,27 @@ def backtest(c, days="30", seed="1", env="production", from_prometheus="", rules
     print(f"report: {result.report_dir / 'report.md'}")
     _exit(0 if result.score.ok or result.history.source != "synthetic" else 1)
 
-ns = Collection(up, down, deploy, render, smoke, lint, test, docs, bench, drill, silence, maintenance, fault, backtest)
+
+@task(help={"weeks": "weeks of history, ending now (default 4)", "env": "environment (default local)",
+            "history": "a copy of the sink's messages.jsonl (default: the environment's sink over HTTP)",
+            "incidents": "incident directories (default incidents/)", "out": "output directory (default out/oncall)"})
+def oncall_report(c, weeks="4", env="local", history="", incidents="incidents", out="out/oncall"):
+    """Pages per week per team and receiver, noisiest alerts, out-of-hours pages, MTTD/MTTR trends: Markdown + chart."""
+    from alertstack import oncall, oncall_report as reporting
+    with known_errors():
+        report = reporting.run(cli.env(env), oncall.parse_weeks(weeks), history or None, REPO / incidents, out)
+    print(f"report: {report}")
+
+
+@task(positional=["action"], help={"action": "status", "env": "environment (default ha)"})
+def ha(c, action, env="ha"):
+    """Alertmanager cluster members, the peers each Alertmanager sees, and which Prometheus replicas are up."""
+    from alertstack import ha_status
+    with known_errors():
+        cli.choice(action, ["status"], "action")
+        code = ha_status.status(cli.env(env))
+    _exit(code)
+
+
+ns = Collection(up, down, deploy, lab, render, smoke, lint, test, docs, bench, drill, silence, maintenance, fault, backtest,
+                oncall_report, ha)

@@ -17,6 +17,8 @@ RUNBOOK_SLUGS: dict[str, str] = {
     "InferenceLatencyBurnRateHigh": "inference-latency",
     "InferenceLatencyBudgetBurnSlow": "inference-latency",
     "InferenceLatencyElevated": "inference-latency",
+    # every SLO (alertstack/slo.py FORECAST_ALERT): budget projected to run out within 7 days
+    "ErrorBudgetExhaustionProjected": "error-budget-forecast",
     "InferenceRequestRateAnomalous": "inference-traffic",
     "ModelLoadFailure": "model-loading",
     # feature-store

@@ -18,8 +18,8 @@ class UsageError(ValueError):
 
 
 def _known() -> tuple[type[Exception], ...]:
-    from alertstack import ansible, faults, silences
-    return UsageError, ansible.UnknownEnvironment, silences.SilenceError, faults.FaultError
+    from alertstack import ansible, faults, lab, silences
+    return UsageError, ansible.UnknownEnvironment, silences.SilenceError, faults.FaultError, lab.LabError
 
 
 def fail(message: str) -> None:

@@ -7,6 +7,10 @@
 - feature-store: the feature store container is stopped (a dependency goes away). Mitigation: start it.
 - drift: a background load generator sends traffic whose user_age is drawn from a shifted distribution.
   Mitigation: stop it (traffic back to normal).
+- network-latency: the network degrades instead of the application (what Chaos Mesh's NetworkChaos does): a
+  `tc netem` delay (and optional loss) qdisc on the feature store container's interface, set inside the container's
+  own network namespace (`nsenter -t <pid> -n tc ...` from the host, iproute2). Every feature lookup of the gateway
+  waits for it, so /predict slows down. Mitigation: delete the qdisc (the runner does it on Ctrl-C too).
 
 inject() and mitigate() return quickly, are idempotent, and return a dict saying what they did ("changed").
 """
@@ -26,7 +30,7 @@ import yaml
 
 from alertstack.localstack import LocalStack
 
-SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage")
+SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage", "network-latency")
 
 # What each bad release changes (the gateway's release keys; see apps/inference_gateway/release.py).
 BAD_RELEASES = {
@@ -43,6 +47,7 @@ MITIGATION_COMMANDS = {
     "logging-outage": "invoke fault rollback --scenario logging-outage",
     "feature-store": "invoke fault mitigate --scenario feature-store",
     "drift": "invoke fault mitigate --scenario drift",
+    "network-latency": "invoke fault mitigate --scenario network-latency",
 }
 
 MITIGATION_ACTIONS = {
@@ -52,7 +57,11 @@ MITIGATION_ACTIONS = {
     "logging-outage": "roll the inference gateway back to the previous release",
     "feature-store": "start the feature store container again",
     "drift": "stop the drifted traffic (switch inputs back to the normal source)",
+    "network-latency": "remove the netem qdisc from the feature store's interface (network back to normal)",
 }
+
+# The network fault: netem on the feature store's interface (the gateway's feature lookups cross it).
+NETWORK = {"container": "feature-store", "dev": "eth0", "delay_ms": 500, "loss_percent": 0.0}
 
 DRIFT_RPS = 10
 DRIFT_DURATION_S = 1800
@@ -248,6 +257,69 @@ def drift_running(stack: LocalStack) -> bool:
     return pidfile.exists() and _our_loadgen(int(pidfile.read_text().strip() or 0))
 
 
+# --- network (tc netem in the container's network namespace) -----------------------------------------------------
+
+def _netns_tc(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
+    """`tc ARGS` inside the network namespace of the NETWORK container (nsenter into its pid's netns)."""
+    name = stack.container(NETWORK["container"])
+    pid = _docker("inspect", "--format", "{{.State.Pid}}", name)
+    if not pid or pid == "0":
+        raise FaultError(f"{name} is not running: no network namespace to degrade")
+    try:
+        return subprocess.run(["nsenter", "-t", pid, "-n", "tc", *args], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError as exc:
+        raise FaultError(f"{exc.filename} not found: the network fault needs nsenter (util-linux) and tc "
+                         f"(iproute2) on the host, and root") from None
+
+
+def netem_supported() -> str | None:
+    """None when this host's kernel has the netem qdisc; else why not. Probed in a throwaway network namespace
+    (`unshare -n`), so nothing of the stack is touched."""
+    try:
+        proc = subprocess.run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+                              capture_output=True, text=True, timeout=30)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        return f"cannot probe netem: {exc}"
+    if proc.returncode != 0:
+        return (f"the kernel has no netem qdisc (sch_netem): `tc qdisc add ... netem` says "
+                f"{proc.stderr.strip() or proc.returncode!r}")
+    return None
+
+
+def netem_active(stack: LocalStack) -> bool:
+    proc = _netns_tc(stack, "qdisc", "show", "dev", NETWORK["dev"])
+    return proc.returncode == 0 and " netem " in f" {proc.stdout} "
+
+
+def add_netem(stack: LocalStack, delay_ms: float = NETWORK["delay_ms"], loss_percent: float = NETWORK["loss_percent"]
+              ) -> dict:
+    if netem_active(stack):
+        return {"changed": False, "detail": f"netem already on {NETWORK['container']} {NETWORK['dev']}"}
+    missing = netem_supported()
+    if missing:
+        raise FaultError(f"the network fault cannot run on this host: {missing}")
+    args = ["qdisc", "add", "dev", NETWORK["dev"], "root", "netem", "delay", f"{delay_ms:g}ms"]
+    if loss_percent:
+        args += ["loss", f"{loss_percent:g}%"]
+    proc = _netns_tc(stack, *args)
+    if proc.returncode != 0:
+        raise FaultError(f"tc {' '.join(args)} failed in {stack.container(NETWORK['container'])}'s network "
+                         f"namespace: {proc.stderr.strip()}")
+    return {"changed": True, "detail": f"netem delay {delay_ms:g}ms" + (f" loss {loss_percent:g}%" if loss_percent
+                                                                            else "")
+            + f" on {stack.container(NETWORK['container'])} {NETWORK['dev']} (tc in its network namespace)"}
+
+
+def remove_netem(stack: LocalStack) -> dict:
+    if not netem_active(stack):
+        return {"changed": False, "detail": f"no netem qdisc on {NETWORK['container']} {NETWORK['dev']}"}
+    proc = _netns_tc(stack, "qdisc", "del", "dev", NETWORK["dev"], "root")
+    if proc.returncode != 0 and netem_active(stack):
+        raise FaultError(f"tc qdisc del dev {NETWORK['dev']} root failed: {proc.stderr.strip()}")
+    return {"changed": True, "detail": f"netem qdisc removed from {stack.container(NETWORK['container'])} "
+                                       f"{NETWORK['dev']}"}
+
+
 # --- the two entry points -----------------------------------------------------------------------------------------
 
 def inject(scenario: str, stack: LocalStack) -> dict:
@@ -260,6 +332,8 @@ def inject(scenario: str, stack: LocalStack) -> dict:
         if running:
             _docker("stop", "--time", "5", name)
         result = {"changed": running, "detail": f"stopped container {name}" if running else f"{name} already stopped"}
+    elif scenario == "network-latency":
+        result = add_netem(stack)
     else:
         result = start_drift(stack)
     return {"scenario": scenario, "action": "inject", "at": time.time(),
@@ -278,6 +352,8 @@ def mitigate(scenario: str, stack: LocalStack) -> dict:
         if not running:
             _docker("start", name)
         result = {"changed": not running, "detail": f"{name} already running" if running else f"started container {name}"}
+    elif scenario == "network-latency":
+        result = remove_netem(stack)
     else:
         result = stop_drift(stack)
     return {"scenario": scenario, "action": "mitigate", "at": time.time(), "command": MITIGATION_COMMANDS[scenario],

@@ -9,3 +9,7 @@ OFFLINE = {
     "node-exporter": "ai-alerting/node-exporter:1.11",
     "python-runtime": "ai-alerting/python-runtime:1",
 }
+
+# The image registry of the lab environment (alertstack/lab.py), from Debian's docker-registry package; not part of
+# OFFLINE (no deployed host runs it: it serves the images to hosts that cannot pull from the internet).
+REGISTRY = "ai-alerting/registry:2.8"

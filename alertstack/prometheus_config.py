@@ -20,8 +20,9 @@ def host_address(hostname: str, hostvars: Mapping[str, Any]) -> str:
 
 
 def job_targets(job: Mapping[str, Any], groups: Mapping[str, list], hostvars: Mapping[str, Any],
-                single_host: bool) -> list[dict]:
-    """static_configs for one job: one entry per host of job['hosts_group'], labelled with host=<inventory name>."""
+                single_host: bool, replicas: Mapping[str, int] | None = None) -> list[dict]:
+    """static_configs for one job: one entry per host of job['hosts_group'], labelled with host=<inventory name>
+    (on a single host, one entry with every replica of the service: job['replicas'], else replicas[service], else 1)."""
     for key in ("job_name", "hosts_group", "port", "service"):
         if key not in job:
             raise TargetError(f"scrape job {dict(job)!r} is missing '{key}'")
@@ -29,17 +30,23 @@ def job_targets(job: Mapping[str, Any], groups: Mapping[str, list], hostvars: Ma
     if not hosts:
         return []
     if single_host:
-        return [{"targets": [f"{job['service']}:{job['port']}"], "labels": {"host": hosts[0]}}]
+        # Replicas of one service on one host (the `ha` environment): service-1 ... service-N, one target each.
+        from alertstack.ha import replica_names
+        count = job.get("replicas") or (replicas or {}).get(job["service"]) or 1
+        names = replica_names(job["service"], int(count))
+        return [{"targets": [f"{name}:{job['port']}" for name in names], "labels": {"host": hosts[0]}}]
     return [{"targets": [f"{host_address(h, hostvars)}:{job['port']}"], "labels": {"host": h}} for h in hosts]
 
 
 def scrape_configs(jobs: list[Mapping[str, Any]], groups: Mapping[str, list], hostvars: Mapping[str, Any],
                    single_host: bool, extra: list[Mapping[str, Any]] | None = None,
-                   basic_auth: Mapping[str, str] | None = None) -> list[dict]:
+                   basic_auth: Mapping[str, str] | None = None,
+                   replicas: Mapping[str, int] | None = None) -> list[dict]:
     """Upstream-shaped scrape_configs: one per job with at least one target, then `extra` verbatim.
 
     `basic_auth` ({username, password_file}) is added to jobs marked `auth: true` (the stack's own
-    Prometheus and Alertmanager when their web endpoints require authentication).
+    Prometheus and Alertmanager when their web endpoints require authentication). `replicas` ({service: count}) lists
+    every replica of a service on a single host (prometheus_replicas, alertmanager_replicas).
     """
     names = [j.get("job_name") for j in jobs] + [j.get("job_name") for j in (extra or [])]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -47,7 +54,7 @@ def scrape_configs(jobs: list[Mapping[str, Any]], groups: Mapping[str, list], ho
         raise TargetError(f"duplicate scrape job names: {', '.join(map(str, duplicates))}")
     configs = []
     for job in jobs:
-        static = job_targets(job, groups, hostvars, single_host)
+        static = job_targets(job, groups, hostvars, single_host, replicas)
         if not static:
             continue
         config: dict[str, Any] = {"job_name": job["job_name"]}
@@ -59,12 +66,3 @@ def scrape_configs(jobs: list[Mapping[str, Any]], groups: Mapping[str, list], ho
         config["static_configs"] = static
         configs.append(config)
     return configs + [dict(e) for e in (extra or [])]
-
-
-def alertmanager_targets(groups: Mapping[str, list], hostvars: Mapping[str, Any], single_host: bool,
-                         group: str = "monitoring", port: int = 9093, service: str = "alertmanager") -> list[str]:
-    """host:port of every Alertmanager in the inventory."""
-    hosts = list(groups.get(group, []))
-    if single_host:
-        return [f"{service}:{port}"] if hosts else []
-    return [f"{host_address(h, hostvars)}:{port}" for h in hosts]

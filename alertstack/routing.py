@@ -18,8 +18,11 @@ SECRETS_DIR = "/etc/alertmanager/secrets"
 CLEAR_SECRETS = {
     "slack_api_url": "slack_api_url_file", "api_url": "api_url_file", "routing_key": "routing_key_file",
     "service_key": "service_key_file", "auth_password": "auth_password_file",
-    "smtp_auth_password": "smtp_auth_password_file", "url": "url_file",
+    "smtp_auth_password": "smtp_auth_password_file", "url": "url_file", "api_key": "api_key_file",
+    "opsgenie_api_key": "opsgenie_api_key_file",
 }
+# api_url is Slack's secret webhook URL; Opsgenie's api_url is only the API's base address.
+_SECRET_API_URL = ("global", "slack_configs")
 _INTEGRATIONS = ("slack_configs", "pagerduty_configs", "email_configs", "webhook_configs", "opsgenie_configs",
                  "msteams_configs", "telegram_configs", "pushover_configs", "victorops_configs", "wechat_configs",
                  "sns_configs", "webex_configs", "discord_configs", "msteamsv2_configs", "jira_configs",
@@ -102,9 +105,15 @@ def routing_errors(config: dict) -> list[str]:
             [(f"receiver {r.get('name')!r} {kind}[{j}]", c) for r in receivers if isinstance(r, dict)
              for kind in _INTEGRATIONS for j, c in enumerate(r.get(kind) or [])]:
         for key, value in (node or {}).items():
+            if key == "api_url" and not section.startswith(_SECRET_API_URL) and "slack_configs" not in section:
+                continue
             if key in CLEAR_SECRETS and key != "url" or (key == "url" and "webhook_configs" in section):
                 errors.append(f"{section}: {key} holds a secret in clear text; use {CLEAR_SECRETS[key]} "
                               f"pointing at a file in {SECRETS_DIR}")
+        basic_auth = ((node or {}).get("http_config") or {}).get("basic_auth") or {}
+        if basic_auth.get("password"):
+            errors.append(f"{section}: http_config.basic_auth.password holds a secret in clear text; use "
+                          f"password_file pointing at a file in {SECRETS_DIR}")
     for path, value in _strings(config):
         if re.search(r"\$\{?[A-Z_][A-Z0-9_]*\}?", value) and "{{" not in value:
             errors.append(f"{path}: {value!r} looks like an environment variable; Alertmanager does not expand "
@@ -137,7 +146,12 @@ def receiver_targets(receiver: dict) -> list[str]:
         out.append(f"e-mail {c.get('to')}")
     for c in receiver.get("webhook_configs") or []:
         name = (c.get("url_file") or c.get("url") or "").rsplit("/", 1)[-1]
-        out.append(f"webhook ({name})")
+        auth = " with basic auth" if (c.get("http_config") or {}).get("basic_auth") else ""
+        out.append(f"webhook ({name}){auth}")
+    for c in receiver.get("opsgenie_configs") or []:
+        who = ", ".join(f"{r.get('type')} {r.get('name') or r.get('username') or r.get('id')}"
+                        for r in c.get("responders") or [])
+        out.append(f"Opsgenie ({who or 'no responders'})")
     return out
 
 

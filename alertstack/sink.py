@@ -1,4 +1,11 @@
-"""Client of the notification sink's query API (apps/notification_sink)."""
+"""Client of the notification sink's query API (apps/notification_sink).
+
+Every stored message has `alertnames` (the alerts it is about), `status` (firing | resolved), `kind`, `channel`,
+`labels` and `received_at`. PagerDuty, Opsgenie and incident-webhook messages also carry `dedup_key` (PagerDuty's
+dedup_key, Opsgenie's alias, the webhook's group key): a resolve event that names no alert gets the alert names,
+labels and channel of the earlier event with the same key (`attributed_by_key` is then true), so
+`messages(url, alertname=X, status="resolved")` finds PagerDuty resolves and Opsgenie closes of X.
+"""
 from __future__ import annotations
 
 import json
@@ -26,12 +33,14 @@ def _request(method: str, url: str, timeout_s: float = 10.0):
 
 
 def messages(sink_url: str, since: float | datetime | None = None, kind: str | None = None,
-             channel: str | None = None, alertname: str | None = None, status: str | None = None) -> list[dict]:
-    """Stored messages, oldest first; `since` is epoch seconds or an aware datetime."""
+             channel: str | None = None, alertname: str | None = None, status: str | None = None,
+             dedup_key: str | None = None) -> list[dict]:
+    """Stored messages, oldest first; `since` is epoch seconds or an aware datetime; the other arguments filter
+    on the message's field of that name (`alertname`: one of its `alertnames`)."""
     if isinstance(since, datetime):
         since = since.timestamp()
     query = {k: v for k, v in {"since": since, "kind": kind, "channel": channel, "alertname": alertname,
-                               "status": status}.items() if v is not None}
+                               "status": status, "dedup_key": dedup_key}.items() if v is not None}
     url = f"{sink_url.rstrip('/')}/messages"
     if query:
         url += "?" + urllib.parse.urlencode(query)

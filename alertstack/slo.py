@@ -30,13 +30,16 @@ Shape (docs/alerting-policy.md, "How the SLO rules are shaped"): rules are share
 metric and selector shape, differing only in the values of `=` matchers such as job or endpoint): each window is one
 rule per family, `sum by (<key labels>)` over all its SLOs, mapped to one series per SLO (labels slo, sli, service)
 through the info series `slo:sli:info` (group `slo:info`, every INFO_INTERVAL). Group `slo:fast` (30 s): the short
-windows (SHORT_WINDOWS) from the raw counters, and the alerts that read a short window. Group `slo:long`
-(LONG_INTERVAL): the 5m event rates (`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`) and 2h from the raw counters; the
-long windows (DERIVED_WINDOWS) and each compliance window derived for all SLOs at once as
-sum_over_time(bad[w]) / sum_over_time(total[w]); objective, budget; the alerts that read long windows only.
+windows that a page tier reads (fast_windows: 5m and 30m with the policy's tiers) from the raw counters, and the
+alerts without a long `for` that read a short window (critical tier). Group `slo:sustained` (twice the fast interval):
+the alerts that read a short window and wait at least SUSTAINED_FOR (high tier). Group `slo:long` (LONG_INTERVAL): the
+5m event rates (`slo:sli_bad:rate5m`, `slo:sli_total:rate5m`), the other short windows and 2h from the raw counters;
+the long windows (DERIVED_WINDOWS) and each compliance window derived for all SLOs at once as
+sum_over_time(bad[w]) / sum_over_time(total[w]); objective, budget, projected exhaustion (RECORD_EXHAUSTION); the
+alerts that read long windows only and the budget forecast tickets (FORECAST_ALERT).
 
 The burn-rate tiers (windows, factors, `for`) are data: DEFAULT_TIERS below (SLOs without `alerts`) and the
-`alerts` of each SLO in prometheus_slos; which group evaluates an alert follows from its windows.
+`alerts` of each SLO in prometheus_slos; which group evaluates an alert follows from its windows and `for`.
 """
 from __future__ import annotations
 
@@ -45,12 +48,14 @@ import math
 import re
 from typing import Any
 
+from alertstack import vocabulary
 from alertstack.vocabulary import SEVERITIES, TEAMS
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 """The rate windows that are recorded for every SLO; burn-rate alerts may only use these."""
 SHORT_WINDOWS = ("5m", "30m", "1h")
-"""Windows computed from the raw counters on every evaluation (30 s): the page tier's windows, detection unchanged."""
+"""Windows an alert may need fresh: computed from the raw counters in the fast group (every 30 s) when an alert of
+the fast or sustained group reads them (fast_windows), otherwise from the raw counters every LONG_INTERVAL."""
 DERIVED_WINDOWS = ("6h", "1d", "3d")
 """Windows derived from the recorded 5m rates every LONG_INTERVAL (and the SLO's compliance window, for the budget).
 The remaining windows (2h) are computed from the raw counters every LONG_INTERVAL: a 2h window read as 4-minute
@@ -77,6 +82,16 @@ DEFAULT_TIERS = (
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
 RECORD_BUDGET = "slo:error_budget:remaining_ratio"
 RECORD_OBJECTIVE = "slo:objective:ratio"
+RECORD_EXHAUSTION = "slo:error_budget:exhaustion_seconds"
+"""Seconds until the error budget is spent at the burn of the last FORECAST_BURN_WINDOW (0: already spent; no series
+while nothing burns). The SLO dashboard shows it as a date; FORECAST_ALERT tickets on it."""
+FORECAST_BURN_WINDOW = "1d"
+"""The burn the projection assumes: a day smooths the daily traffic cycle and single deploys, which a 6h window would
+turn into a projection that swings by days between morning and night."""
+FORECAST_HORIZON = "7d"
+FORECAST_FOR = "30m"
+FORECAST_ALERT = "ErrorBudgetExhaustionProjected"
+FORECAST_RUNBOOK = "error-budget-forecast"
 RECORD_BAD = "slo:sli_bad:rate5m"
 """Bad events per second over 5m, recorded every LONG_INTERVAL: the samples every long window is summed from."""
 RECORD_TOTAL = "slo:sli_total:rate5m"
@@ -95,13 +110,16 @@ GROUP_FAST = "slo:fast"
 FAST_INTERVAL = "30s"
 """Default interval of the fast group (prometheus_slo_rule_interval overrides it, passed in by rules.rule_files)."""
 GROUP_LONG = "slo:long"
+GROUP_SUSTAINED = "slo:sustained"
+"""The alerts that read a short window and wait a `for` of at least SUSTAINED_FOR (the policy's high tier): evaluated
+at half the rate of the fast group (every 1m with the default 30 s). One more interval of granularity is at most a
+fifth of their own wait; the alerts without `for` (the critical tier) stay in the fast group."""
+SUSTAINED_FOR = "5m"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ALERT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _SELECTOR_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$", re.S)
-_DURATION_RE = re.compile(r"^([0-9]+)(m|h|d)$")
-_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
 class SLOError(ValueError):
@@ -109,12 +127,11 @@ class SLOError(ValueError):
 
 
 def _seconds(duration: str) -> int:
-    m = _DURATION_RE.match(duration)
-    return int(m.group(1)) * _SECONDS[m.group(2)]
+    return int(vocabulary.duration_seconds(duration))
 
 
 def duration_seconds(duration: str) -> int:
-    """Seconds of a duration such as 5m, 4h or 30d."""
+    """Seconds of a duration such as 5m, 4h or 30d (alertstack.vocabulary's parser)."""
     return _seconds(duration)
 
 
@@ -259,7 +276,7 @@ def validate_slo(slo: Any, index: int = 0) -> dict:
         if alert.get("severity") not in SEVERITIES:
             raise SLOError(f"{where}: severity {alert.get('severity')!r} must be one of {', '.join(SEVERITIES)}")
         for_ = alert.get("for", "0m")
-        if not isinstance(for_, str) or not _DURATION_RE.match(for_):
+        if not isinstance(for_, str) or not vocabulary.DURATION_RE.match(for_):
             raise SLOError(f"{where}: for {for_!r} must be a duration such as 2m")
         rates = alert.get("burn_rates")
         if not isinstance(rates, list) or not rates:
@@ -558,22 +575,90 @@ def derived_ratio_expr(slo: dict, window: str) -> str:
             f"sum_over_time({RECORD_TOTAL}{sel}[{window}])")
 
 
-def _alert_is_long(alert: dict) -> bool:
-    """An alert that reads no window of the 30 s group is evaluated with the long group, after its ratios: its
-    inputs change only there, so evaluating it every 30 s would re-read the same values."""
-    return not any(w in SHORT_WINDOWS for b in alert["burn_rates"] for w in (b["long"], b["short"]))
+def _reads_short(alert: dict) -> bool:
+    return any(w in SHORT_WINDOWS for b in alert["burn_rates"] for w in (b["long"], b["short"]))
+
+
+def _alert_group(alert: dict) -> str:
+    """Where an alert is evaluated: after the ratios it reads, at the pace its own wait allows.
+
+    Reads no short window: GROUP_LONG (its inputs change only there). Reads a short window and waits a `for` of at
+    least SUSTAINED_FOR: GROUP_SUSTAINED. Otherwise (the critical tier, no `for`): GROUP_FAST, after the ratios of
+    this evaluation."""
+    if not _reads_short(alert):
+        return GROUP_LONG
+    return GROUP_SUSTAINED if _seconds(alert["for"]) >= _seconds(SUSTAINED_FOR) else GROUP_FAST
+
+
+def fast_windows(slos: list[dict]) -> tuple[str, ...]:
+    """The short windows an alert of the fast or sustained group reads: computed from the raw counters every fast
+    interval. The other short windows (1h with the policy's tiers) are computed every LONG_INTERVAL."""
+    read = {w for s in slos for a in s["alerts"] if _alert_group(a) != GROUP_LONG
+            for b in a["burn_rates"] for w in (b["long"], b["short"])}
+    return tuple(w for w in SHORT_WINDOWS if w in read)
+
+
+def _interval_times(interval: str, factor: int) -> str:
+    """`interval` x factor as a Prometheus duration (30s x 2 = 1m, 5s x 2 = 10s)."""
+    if not isinstance(interval, str) or not vocabulary.DURATION_RE.match(interval):
+        raise SLOError(f"rule interval {interval!r} is not a duration such as 30s")
+    ms = round(vocabulary.duration_seconds(interval) * 1000) * factor
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def _exhaustion_expr(window: str, budget: float, sel: str) -> str:
+    """Seconds until the error budget is spent at the burn of the last FORECAST_BURN_WINDOW: remaining x window /
+    burn rate (burn = bad ratio / budget). 0 once spent; no series while nothing burns (never, at this pace)."""
+    scale = _num(budget * _seconds(window))
+    return (f"clamp_min({RECORD_BUDGET}{sel}, 0) * {scale}\n/\n({RECORD_PREFIX}{FORECAST_BURN_WINDOW}{sel} > 0)\n"
+            f"or\nclamp_min({RECORD_BUDGET}{sel} <= 0, 0)")
+
+
+def forecast_alert_rules(slos: list[dict]) -> list[dict]:
+    """The ticket when an SLO's budget is projected to run out within FORECAST_HORIZON at the current burn: one
+    rule per service (and team, dashboard, extra labels) for its SLOs, one alert per SLO (label slo)."""
+    groups: dict[tuple, list[dict]] = {}
+    for s in slos:
+        key = (s["service"], s["team"], s["dashboard"], tuple(sorted(s["labels"].items())))
+        groups.setdefault(key, []).append(s)
+    horizon = _seconds(FORECAST_HORIZON)
+    left = ("{{ if eq $value 0.0 }}is spent{{ else }}runs out in {{ $value | humanizeDuration }} at the current "
+            "burn{{ end }}")
+    rules = []
+    for (service, team, dashboard, extra), members in groups.items():
+        rules.append({
+            "alert": FORECAST_ALERT,
+            "expr": f"{RECORD_EXHAUSTION}{_filter(slos, members)} < {horizon}",
+            "for": FORECAST_FOR,
+            "labels": {"severity": "warning", "team": team, "service": service, **dict(extra)},
+            "annotations": {
+                "summary": f"{service}: error budget of SLO {{{{ $labels.slo }}}} {left}",
+                "description": (
+                    f"At the error ratio of the last {FORECAST_BURN_WINDOW}, the error budget of SLO "
+                    f"{{{{ $labels.slo }}}} ({service}) {left}. This ticket fires when it runs out in less than "
+                    f"{FORECAST_HORIZON}, for {FORECAST_FOR}: the rest of the compliance window has little or no "
+                    f"budget left for incidents or risky changes."),
+                "runbook": FORECAST_RUNBOOK, "dashboard": dashboard}})
+    return rules
 
 
 def rule_groups(slos: list[dict], fast_interval: str = FAST_INTERVAL) -> list[dict]:
     """The Prometheus rule groups of all validated SLOs (docs/alerting-policy.md, "How the SLO rules are shaped").
 
     `slo:info` (INFO_INTERVAL): the info series of every SLO (how a family's keys map to SLOs), one rule.
-    `slo:fast` (`fast_interval`, FAST_INTERVAL by default; an environment may evaluate it more often): the short windows (SHORT_WINDOWS) from the raw counters, one rule per window (per family
-    inside); then every alert that reads a short window. Recordings and the alerts that
-    read them share the group: rules of a group run in order, so an alert sees this evaluation's ratios.
-    `slo:long` (LONG_INTERVAL): per family the 5m event rates and RAW_LONG_WINDOWS from the raw counters; one rule
-    per derived window (DERIVED_WINDOWS and each compliance window) for all SLOs; objective and budget; then the
-    alerts that read long windows only.
+    `slo:fast` (`fast_interval`, FAST_INTERVAL by default; an environment may evaluate it more often): the short
+    windows that the fast and sustained alerts read (fast_windows) from the raw counters, one rule per window (per
+    family inside); then the alerts without a long wait that read a short window (the critical tier). Recordings and
+    the alerts that read them share the group: rules of a group run in order, so an alert sees this evaluation's
+    ratios.
+    `slo:sustained` (twice `fast_interval`): the alerts that read a short window and wait at least SUSTAINED_FOR
+    (the high tier).
+    `slo:long` (LONG_INTERVAL): per family the 5m event rates, the other short windows and RAW_LONG_WINDOWS from the
+    raw counters; one rule per derived window (DERIVED_WINDOWS and each compliance window) for all SLOs; objective,
+    budget and projected exhaustion; then the alerts that read long windows only and the forecast tickets.
     """
     if not slos:
         return []
@@ -592,11 +677,13 @@ def rule_groups(slos: list[dict], fast_interval: str = FAST_INTERVAL) -> list[di
             out.setdefault(key(s), []).append(s)
         return out
 
+    fresh = fast_windows(slos)
     info = [{"record": RECORD_INFO, "expr": union([info_expr(f) for f in fams])}]
-    fast = [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in SHORT_WINDOWS]
+    fast = [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in fresh]
     long = [{"record": RECORD_BAD, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[0]) for f in fams])},
             {"record": RECORD_TOTAL, "expr": union([_per_slo(f, _family_event_rates(f, "5m")[1]) for f in fams])}]
-    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)} for w in RAW_LONG_WINDOWS]
+    long += [{"record": f"{RECORD_PREFIX}{w}", "expr": ratios(w)}
+             for w in (*(w for w in SHORT_WINDOWS if w not in fresh), *RAW_LONG_WINDOWS)]
     long += [{"record": f"{RECORD_PREFIX}{w}", "expr": _derived(w)} for w in DERIVED_WINDOWS]
     long += [{"record": f"{RECORD_PREFIX}{window}", "expr": _derived(window, _filter(slos, members))}
              for window, members in by(lambda s: s["window"]).items()]
@@ -606,12 +693,21 @@ def rule_groups(slos: list[dict], fast_interval: str = FAST_INTERVAL) -> list[di
     long.append({"record": RECORD_BUDGET, "expr": union([
         f"1 - {RECORD_PREFIX}{window}{_filter(slos, members)} / {_num(budget)}"
         for (window, budget), members in by(lambda s: (s["window"], s["budget"])).items()])})
+    long.append({"record": RECORD_EXHAUSTION, "expr": union([
+        _exhaustion_expr(window, budget, _filter(slos, members))
+        for (window, budget), members in by(lambda s: (s["window"], s["budget"])).items()])})
+    sustained: list[dict] = []
+    placed = {GROUP_FAST: fast, GROUP_SUSTAINED: sustained, GROUP_LONG: long}
     for s in slos:
         for a in s["alerts"]:
-            (long if _alert_is_long(a) else fast).append(_alert_rule(s, a))
-    return [{"name": GROUP_INFO, "interval": INFO_INTERVAL, "rules": info},
-            {"name": GROUP_FAST, "interval": fast_interval, "rules": fast},
-            {"name": GROUP_LONG, "interval": LONG_INTERVAL, "rules": long}]
+            placed[_alert_group(a)].append(_alert_rule(s, a))
+    long += forecast_alert_rules(slos)
+    groups = [{"name": GROUP_INFO, "interval": INFO_INTERVAL, "rules": info},
+              {"name": GROUP_FAST, "interval": fast_interval, "rules": fast}]
+    if sustained:
+        groups.append({"name": GROUP_SUSTAINED, "interval": _interval_times(fast_interval, 2), "rules": sustained})
+    groups.append({"name": GROUP_LONG, "interval": LONG_INTERVAL, "rules": long})
+    return groups
 
 
 def slo_rule_groups(slo: dict) -> list[dict]:

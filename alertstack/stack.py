@@ -9,8 +9,15 @@ from alertstack.progress import say
 LOCAL = "local"
 
 
-def deploy(env: str, args: list[str] | None = None) -> ansible.PlaybookRun:
-    """ansible-playbook -i inventories/<env> site.yml, streaming its output."""
+def deploy(env: str, args: list[str] | None = None, silence: str | None = None,
+           author: str | None = None) -> ansible.PlaybookRun:
+    """ansible-playbook -i inventories/<env> site.yml, streaming its output. With `silence` (a margin such as 10m),
+    the services the deploy touches are silenced while the play runs, critical alerts excepted
+    (alertstack.deploy_silence), and the silence is expired when it ends, also on failure."""
+    if silence is not None:
+        from alertstack import deploy_silence
+        with deploy_silence.for_env(env, silence, author):
+            return deploy(env, args)
     say(f"Deploying {env} with site.yml")
     run = ansible.playbook(env, args=args)
     say(f"deploy {env}: exit {run.returncode} after {run.seconds:.1f}s")

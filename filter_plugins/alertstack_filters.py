@@ -25,6 +25,7 @@ class _Lazy:
 
 
 prometheus_config = _Lazy("alertstack.prometheus_config")
+ha = _Lazy("alertstack.ha")
 silences = _Lazy("alertstack.silences")
 alerts = _Lazy("alertstack.grafana.alerts")
 dashboards = _Lazy("alertstack.grafana.dashboards")
@@ -45,16 +46,36 @@ GRAFANA_API_PASSWORD_FILE = "/etc/grafana/secrets/api_password"
 
 
 # --- stack-wide: Prometheus, Alertmanager, SLOs and rules, GPUs, secrets -----------------------------------------------
-def scrape_configs(jobs, groups, hostvars, single_host, extra=None, basic_auth=None):
+def scrape_configs(jobs, groups, hostvars, single_host, extra=None, basic_auth=None, replicas=None):
     try:
         return prometheus_config.scrape_configs(plain(jobs), plain(groups), hostvars, bool(single_host),
-                                                plain(extra), plain(basic_auth))
+                                                plain(extra), plain(basic_auth),
+                                                {k: int(v) for k, v in (plain(replicas) or {}).items()})
     except prometheus_config.TargetError as exc:
         raise AnsibleFilterError(f"prometheus_scrape_jobs: {exc}") from exc
 
 
-def alertmanager_targets(groups, hostvars, single_host, group="monitoring", port=9093):
-    return prometheus_config.alertmanager_targets(plain(groups), hostvars, bool(single_host), group, int(port))
+def alertmanager_targets(groups, hostvars, single_host, replicas=1, group="monitoring", port=9093):
+    try:
+        return ha.alertmanager_targets(plain(groups), hostvars, bool(single_host), int(replicas), group, int(port))
+    except ha.TopologyError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def alertmanager_instances(groups, hostvars, host, single_host, replicas=1, host_port=9093, cluster_port=9094):
+    try:
+        return ha.alertmanager_instances(plain(groups), hostvars, str(host), bool(single_host), int(replicas),
+                                         host_port=int(host_port), cluster_port=int(cluster_port))
+    except ha.TopologyError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def prometheus_instances(groups, host, single_host, replicas=1, host_port=9090):
+    try:
+        return ha.prometheus_instances(plain(groups), str(host), bool(single_host), int(replicas),
+                                       host_port=int(host_port))
+    except ha.TopologyError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def slo_errors(slos):
@@ -115,10 +136,13 @@ def bcrypt_hash(password, seed):
 
 
 # --- grafana ----------------------------------------------------------------------------------------------------------
-def grafana_datasources(prometheus_url, loki_url, alertmanager_url, scrape_interval, basic_auth_user=None) -> dict:
-    """Datasources; Prometheus and Alertmanager with basic auth whose password is read from secrets/api_password."""
+def grafana_datasources(prometheus_url, loki_url, alertmanager_url, scrape_interval, basic_auth_user=None,
+                        long_term_url=None) -> dict:
+    """Datasources; Prometheus and Alertmanager with basic auth whose password is read from secrets/api_password;
+    the long-term store's when long_term_url is set."""
     return datasources.datasources(str(prometheus_url), str(loki_url), str(alertmanager_url), str(scrape_interval),
-                                   str(basic_auth_user) if basic_auth_user else None, GRAFANA_API_PASSWORD_FILE)
+                                   str(basic_auth_user) if basic_auth_user else None, GRAFANA_API_PASSWORD_FILE,
+                                   str(long_term_url) if long_term_url else None)
 
 
 def grafana_dashboard_provider(path, folder) -> dict:
@@ -245,6 +269,8 @@ class FilterModule:
         return {
             "alertstack_scrape_configs": scrape_configs,
             "alertstack_alertmanager_targets": alertmanager_targets,
+            "alertstack_alertmanager_instances": alertmanager_instances,
+            "alertstack_prometheus_instances": prometheus_instances,
             "alertstack_slo_errors": slo_errors,
             "alertstack_rule_files": rule_files,
             "alertstack_declared_gpus": declared_gpus,

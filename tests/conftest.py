@@ -21,7 +21,7 @@ def _missing_images() -> list[str]:
 def offline_images(request):
     """Build the offline images once (with the real images role) if a docker-marked test needs them."""
     needs_docker = any(item.get_closest_marker(m) for item in request.session.items
-                       for m in ("docker", "molecule", "e2e"))
+                       for m in ("docker", "molecule", "e2e", "lab"))
     if not needs_docker or not _missing_images():
         return
     run = ansible.playbook("local", playbook="tests/images.yml", echo=False)

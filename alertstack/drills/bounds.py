@@ -20,22 +20,33 @@ from alertstack.vocabulary import duration_seconds as seconds
 from alertstack.vocabulary import longest_range_s as expression_window_s  # [5m] -> 300; 0 for an instant expression
 
 
-def burn_rate_detection_s(objective: float, factor: float, window, bad_ratio: float) -> float:
-    """(1 - SLO) x burn x window / bad-ratio: when the window's bad ratio crosses burn x budget (inf if never)."""
+def burn_rate_detection_s(objective: float, factor: float, window, bad_ratio: float, prior: float = 0.0) -> float:
+    """When the window's bad ratio crosses burn x budget (inf if never), under a steady request rate.
+
+    From a clean window (prior 0): (1 - SLO) x burn x window / bad-ratio. With a bad ratio `prior` already in the
+    window when the fault starts, the window's ratio moves linearly from prior to bad-ratio over one window:
+    (threshold - prior) x window / (bad-ratio - prior), 0 when the prior is already above the threshold.
+    """
     if not 0 < objective < 1:
         raise ValueError(f"objective {objective!r} must be between 0 and 1")
     if not 0 < bad_ratio <= 1:
         raise ValueError(f"bad ratio {bad_ratio!r} must be > 0 and <= 1")
     threshold = (1 - objective) * factor
+    prior = min(max(prior or 0.0, 0.0), 1.0)
+    if prior > threshold:
+        return 0.0
     if bad_ratio <= threshold:
         return math.inf
-    return threshold * seconds(window) / bad_ratio
+    return (threshold - prior) * seconds(window) / (bad_ratio - prior)
 
 
-def multiwindow_detection_s(objective: float, factor: float, long_window, short_window, bad_ratio: float) -> float:
-    """A multi-window burn-rate condition fires when both windows have crossed: the larger detection time."""
-    return max(burn_rate_detection_s(objective, factor, long_window, bad_ratio),
-               burn_rate_detection_s(objective, factor, short_window, bad_ratio))
+def multiwindow_detection_s(objective: float, factor: float, long_window, short_window, bad_ratio: float,
+                            priors: Mapping | None = None) -> float:
+    """A multi-window burn-rate condition fires when both windows have crossed: the larger detection time.
+    `priors`: {window: bad ratio in that window when the fault starts} (missing: 0)."""
+    priors = priors or {}
+    return max(burn_rate_detection_s(objective, factor, long_window, bad_ratio, priors.get(long_window, 0.0)),
+               burn_rate_detection_s(objective, factor, short_window, bad_ratio, priors.get(short_window, 0.0)))
 
 
 @dataclass
@@ -81,20 +92,32 @@ def predict(detection_s: float, *, scrape_interval, evaluation_interval, for_, g
                      group_wait_s=seconds(group_wait), recording_interval_s=seconds(recording_interval), basis=basis)
 
 
+def alert_windows(slo: Mapping, alert_name: str) -> list[str]:
+    """The long and short windows of every burn-rate pair of the SLO's alert `alert_name`."""
+    alert = next((a for a in slo["alerts"] if a["name"] == alert_name), None)
+    if alert is None:
+        raise ValueError(f"SLO {slo['name']!r} has no alert {alert_name!r}")
+    return list(dict.fromkeys(w for b in alert["burn_rates"] for w in (b["long"], b["short"])))
+
+
 def slo_alert_bound(slo: Mapping, alert_name: str, bad_ratio: float, *, scrape_interval, evaluation_interval,
-                    group_wait, recording_interval=0, for_=None) -> MttdBound:
+                    group_wait, recording_interval=0, for_=None, priors: Mapping | None = None) -> MttdBound:
     """Bound for a burn-rate alert of a validated SLO (alertstack.slo), under a steady `bad_ratio` of bad events.
 
     `for_` overrides the SLO's `for` (pass the deployed rule's); the fastest of the alert's burn-rate pairs counts.
+    `priors`: {window: bad ratio already in it when the fault starts} (measured before the fault; missing: 0).
     """
     alert = next((a for a in slo["alerts"] if a["name"] == alert_name), None)
     if alert is None:
         raise ValueError(f"SLO {slo['name']!r} has no alert {alert_name!r}")
-    detections = [(multiwindow_detection_s(slo["objective"], b["factor"], b["long"], b["short"], bad_ratio), b)
-                  for b in alert["burn_rates"]]
+    detections = [(multiwindow_detection_s(slo["objective"], b["factor"], b["long"], b["short"], bad_ratio, priors),
+                   b) for b in alert["burn_rates"]]
     detection, b = min(detections, key=lambda x: x[0])
     basis = (f"{b['factor']:g}x over {b['long']}/{b['short']} of a {slo['objective'] * 100:g} % SLO at "
              f"{bad_ratio * 100:g} % bad")
+    prior = (priors or {}).get(b["long"])
+    if prior:
+        basis += f", {prior * 100:.3g} % bad in the {b['long']} window before the fault"
     return predict(detection, scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
                    for_=alert["for"] if for_ is None else for_, group_wait=group_wait,
                    recording_interval=recording_interval, basis=basis)
@@ -131,7 +154,11 @@ def deployed_rule(rules_api: Mapping, alert_name: str) -> dict:
         raise LookupError(f"alert {alert_name} is not loaded in Prometheus (not in /api/v1/rules)")
     group, rule = found
     query = rule.get("query", "")
-    rec_intervals = [float(g.get("interval", 0)) for g in groups for r in g.get("rules", [])
+    # A series recorded earlier in the alert's own group is fresh when the alert reads it (one evaluation runs the
+    # group's rules in order): no recording delay of its own.
+    same_pass = {r.get("name") for r in group.get("rules", [])[:group.get("rules", []).index(rule)]}
+    rec_intervals = [0.0 if g is group and r.get("name") in same_pass else float(g.get("interval", 0))
+                     for g in groups for r in g.get("rules", [])
                      if r.get("type") == "recording" and re.search(rf"(?<![\w:]){re.escape(r['name'])}(?![\w:])",
                                                                    query)]
     return {"query": query, "for_s": float(rule.get("duration", 0)),

@@ -393,6 +393,20 @@ def appendix(timeline: Timeline, data: dict, origin: str) -> str:
             f"| Fault -> alert resolved | {duration_text(m['time_to_resolve_s'])} |",
             f"| Mitigation -> resolved notification | {duration_text(m['mitigation_to_resolved_notification_s'])} |",
             ""]
+    agreement = timeline.meta.get("bound_agreement")
+    if agreement:
+        out += [f"Measured time to notify {duration_text(agreement['measured_s'])} vs predicted bound "
+                f"{duration_text(agreement['bound_s'])}: {agreement['difference_s']:+.0f} s, "
+                f"{'within' if agreement['agrees'] else 'OUTSIDE'} one evaluation interval plus group_wait "
+                f"({agreement['tolerance_s']:.0f} s).", ""]
+    history = timeline.meta.get("history") or {}
+    if history.get("days"):
+        out += [f"History: {history['days']:g} days of in-SLO traffic backfilled before the stack's first scrape "
+                f"(alertstack.drills.history), so the windows and the 30-day budget hold what production holds.", ""]
+    shortened = timeline.meta.get("shortened") or []
+    if shortened:
+        out += ["### Shortened for this environment", "", "| Value | Policy | Deployed here |", "|---|---|---|"]
+        out += [f"| {v['value']} | {v['policy']} | {v['deployed']} |" for v in shortened] + [""]
     budgets = data.get("budget") or []
     if budgets:
         out += ["### Error budget", "", "| SLO | Objective | Bad ratio during the incident | Duration | Consumed | "

@@ -10,8 +10,6 @@ CLI: python -m alertstack.drills.runner latency [--interactive] [--out incidents
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import signal
 import sys
 import threading
@@ -40,6 +38,7 @@ class DrillConfig:
     precondition_timeout_s: float = 420.0   # a previous drill's alert must clear first
     settle_s: float = 10.0                  # extra wait for stray notifications before the channel check
     load_max_s: float = 1800.0
+    history_days: float = 30.0              # backfilled in-SLO history before the drill (0: none; drills.history)
 
 
 @dataclass
@@ -125,18 +124,24 @@ def _wait(progress: _Progress, what: str, check: Callable[[], tuple], deadline_a
         time.sleep(min(cfg.poll_s, max(deadline_at - now, 0.05)))
 
 
-def notifications_about(stack: LocalStack, alertname: str | None = None, dedup_keys=(), **kw) -> list:
-    """Notification-sink messages (filters: since, kind, channel, status) about `alertname`: those the sink attributes to it, and those whose payload names it (the
-    sink cannot always parse the name out of a templated PagerDuty summary or e-mail), or that carry the PagerDuty
-    dedup key of a message already attributed (a resolve event need not repeat the summary)."""
+def notifications_about(stack: LocalStack, alertname: str | None = None, **kw) -> list:
+    """Notification-sink messages (filters: since, kind, channel, status) about `alertname`, as the sink attributes
+    them (a PagerDuty resolve event by its dedup_key, alert names from payload.custom_details)."""
     from alertstack import sink
-    items = sink.messages(stack.sink_url, **kw)
-    if alertname is None:
-        return items
-    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(alertname)}(?![A-Za-z0-9_])")
-    return [m for m in items if alertname in (m.get("alertnames") or [])
-            or (m.get("dedup_key") and m.get("dedup_key") in dedup_keys)
-            or word.search(json.dumps(m.get("payload"), default=str))]
+    return sink.messages(stack.sink_url, alertname=alertname, **kw)
+
+
+def shortened_values(alertname: str, deployed_for_s: float | None) -> list[dict]:
+    """The alert's `for` where the environment shortened the policy's (rules_data; prometheus_alert_for_overrides)."""
+    from alertstack import rules
+    for content in rules.static_rule_files().values():
+        for group in (content or {}).get("groups") or []:
+            for rule in group.get("rules") or []:
+                if rule.get("alert") == alertname and rule.get("for") and deployed_for_s is not None \
+                        and bounds.seconds(rule["for"]) > deployed_for_s:
+                    return [{"value": f"{alertname} for", "policy": rule["for"],
+                             "deployed": f"{deployed_for_s:.0f}s"}]
+    return []
 
 
 def key_metric_query(scenario: scenarios.Scenario, slos: dict) -> str:
@@ -197,9 +202,9 @@ def expected_delivery(am_config: dict | None, labels: dict, start: float, end: f
 
 
 def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict | None,
-                    slos: dict) -> bounds.MttdBound:
+                    slos: dict, priors: dict | None = None) -> bounds.MttdBound:
     """The MTTD bound of the scenario's alert from the deployed rule (`deployed`, from bounds.deployed_rule) and
-    the deployed SLOs (`slos`, {name: SLO})."""
+    the deployed SLOs (`slos`, {name: SLO}); `priors`: {window: bad ratio before the fault} (burn-rate alerts)."""
     common = {"scrape_interval": timing["scrape_interval_s"], "group_wait": timing["group_wait_s"]}
     if deployed:
         common["evaluation_interval"] = deployed["evaluation_interval_s"] or timing["evaluation_interval_s"]
@@ -210,7 +215,7 @@ def predicted_bound(scenario: scenarios.Scenario, timing: dict, deployed: dict |
     if det.kind == "slo":
         slo_def = slos[det.slo]
         return bounds.slo_alert_bound(slo_def, scenario.alertname, det.bad_ratio,
-                                      for_=deployed["for_s"] if deployed else None, **common)
+                                      for_=deployed["for_s"] if deployed else None, priors=priors, **common)
     for_s = deployed["for_s"] if deployed else _log_alert_for(scenario.alertname)
     return bounds.threshold_alert_bound(deployed["query"] if deployed else "", for_s,
                                         detection_s=det.detection_s, **common)
@@ -225,6 +230,15 @@ def _log_alert_for(alertname: str) -> float:
         return 0.0
 
 
+def _steady_rps(stack: LocalStack) -> float:
+    """Requests per second the gateway served over the last minute (the steady traffic, apps/demo_traffic)."""
+    try:
+        return api.scalar(stack.prometheus_url, 'sum(rate(inference_requests_total{job="inference-gateway",'
+                                                'endpoint="/predict"}[1m]))', auth=stack.auth) or 0.0
+    except api.ApiError:
+        return 0.0
+
+
 def _fault_left_over(name: str, stack: LocalStack) -> bool:
     """A fault of an earlier, killed drill still applied?"""
     from alertstack import faults
@@ -235,6 +249,8 @@ def _fault_left_over(name: str, stack: LocalStack) -> bool:
             return not faults._container_running(stack.container(faults.FEATURE_STORE))
         if name == "drift":
             return faults.drift_running(stack)
+        if name == "network-latency":
+            return faults.netem_active(stack)
     except Exception:  # noqa: BLE001  (a check only; the preflight reports real problems)
         return False
     return False
@@ -263,8 +279,8 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
     drill = _Drill(scenarios.get(scenario), stack, interactive, Path(out_dir), config or DrillConfig(),
                    out or sys.stdout)
     interrupted: KeyboardInterrupt | None = None
-    phases = (drill.check_rule_loaded, drill.plan, drill.wait_until_quiet, drill.inject, drill.wait_for_firing,
-              drill.mitigate, drill.wait_for_resolve)
+    phases = (drill.check_rule_loaded, drill.ensure_history, drill.plan, drill.wait_until_quiet, drill.inject,
+              drill.wait_for_firing, drill.check_bound, drill.mitigate, drill.wait_for_resolve)
     try:
         for phase in phases:
             if phase() is False:  # the drill cannot go on; the phase recorded why
@@ -342,6 +358,26 @@ class _Drill:
                 return self._cannot_run("alert rule loaded", exc)
             timeline.step("alert rule loaded", PASSED, message=f"for {self.deployed['for_s']:.0f}s, evaluated every "
                                                                f"{self.deployed['evaluation_interval_s']:.0f}s")
+            timeline.meta["shortened"] = shortened_values(sc.alertname, self.deployed["for_s"])
+            for v in timeline.meta["shortened"]:
+                self.progress.say(f"shortened in this environment: {v['value']} {v['deployed']} "
+                                  f"(policy: {v['policy']})")
+        return True
+
+    def ensure_history(self) -> bool:
+        """The stack's Prometheus holds `history_days` of in-SLO history (alertstack.drills.history; idempotent)."""
+        from alertstack.drills import history
+        if not self.cfg.history_days:
+            self.timeline.meta["history"] = {"days": 0}
+            return True
+        try:
+            self.timeline.meta["history"] = history.ensure(self.stack, self.cfg.history_days, self.progress.say)
+        except (history.HistoryError, api.ApiError) as exc:
+            return self._cannot_run("history backfilled", exc)
+        h = self.timeline.meta["history"]
+        self.timeline.step("history backfilled", PASSED, message=(
+            f"{h['days']:g} days before the first scrape: raw {'already there' if h['raw'] == 'present' else 'backfilled'}"
+            f", recorded rates {'already there' if h['recorded'] == 'present' else 'backfilled'} ({h['seconds']:.0f}s)"))
         return True
 
     def plan(self) -> None:
@@ -405,17 +441,43 @@ class _Drill:
         from alertstack import faults
         from alertstack.loadgen import BackgroundLoad
         sc, stack = self.sc, self.stack
-        if sc.load:
+        steady = _steady_rps(stack)
+        self.timeline.meta["steady_rps"] = steady
+        if sc.load and steady >= sc.load.rps / 2:
+            self.progress.say(f"steady traffic of {steady:.1f} req/s already reaches the gateway: no extra load "
+                              f"(the windows see the same rate before and during the fault)")
+        elif sc.load:
             self.load = BackgroundLoad(f"{stack.gateway_url.rstrip('/')}/predict", rps=sc.load.rps,
                                        duration_s=self.cfg.load_max_s).start()
             self.progress.say(f"load: {sc.load.rps:g} req/s to {stack.gateway_url} (127.0.0.1 only); "
                               f"warming up {sc.load.warmup_s:.0f}s")
             time.sleep(sc.load.warmup_s)
+        self._bound_from_prior()
         self.injected = True  # from here on report() mitigates, even if inject() fails half-way
         detail = faults.inject(sc.name, stack)
         self.t_inject = float(detail.get("at") or time.time())  # when the fault is live (the new release reported)
         self.timeline.add(tl.FAULT_INJECTED, at=self.t_inject, **_without_at(detail))
         self.progress.say(f"fault injected: {detail.get('detail', sc.fault)}")
+
+    def _bound_from_prior(self) -> None:
+        """Burn-rate alerts: the bound again, from the bad ratio each window already holds just before the fault."""
+        det = self.sc.detection
+        if det.kind != "slo" or self.result.bound is None:
+            return
+        from alertstack import slo as slo_mod
+        slo_def = self.slos[det.slo]
+        priors = {}
+        for w in bounds.alert_windows(slo_def, self.sc.alertname):
+            try:
+                v = api.scalar(self.stack.prometheus_url, " ".join(slo_mod.bad_ratio_expr(slo_def, w).split()),
+                               auth=self.stack.auth)
+            except api.ApiError:
+                v = None
+            priors[w] = v if v is not None and v == v else 0.0
+        bound = self.result.bound = predicted_bound(self.sc, self.timeline.meta["timing"], self.deployed, self.slos,
+                                                    priors)
+        self.timeline.meta.update(bound=bound.to_dict(), bound_text=bound.describe(), bound_priors=priors)
+        self.progress.say(f"bad ratio before the fault: {priors}; predicted bound {bound.describe()}")
 
     # --- detection and notification ----------------------------------------------------------------------------
     def _notifications(self, seen: dict, event: str, status: str, since: float, **kw) -> None:
@@ -446,6 +508,28 @@ class _Drill:
         m = timeline.measurements()
         self.progress.say(f"MTTD {_fmt(m['mttd_s'])} (time to notify {_fmt(m['time_to_notify_s'])}); "
                           f"predicted bound {_fmt(self.result.bound.total_s)}")
+
+    def check_bound(self) -> None:
+        """The measured time to notify agrees with the predicted bound within one evaluation interval plus
+        group_wait (burn-rate alerts; a threshold alert's bound is an estimate, reported only)."""
+        m, bound, timing = self.timeline.measurements(), self.result.bound, self.timeline.meta.get("timing", {})
+        if bound is None or m["time_to_notify_s"] is None or bound.total_s == float("inf"):
+            return
+        tolerance = bound.evaluation_interval_s + bound.group_wait_s
+        diff = m["time_to_notify_s"] - bound.total_s
+        agrees = abs(diff) <= tolerance
+        self.timeline.meta["bound_agreement"] = {"bound_s": bound.total_s, "measured_s": m["time_to_notify_s"],
+                                                 "difference_s": diff, "tolerance_s": tolerance, "agrees": agrees,
+                                                 "group_wait_s": timing.get("group_wait_s")}
+        text = (f"time to notify {m['time_to_notify_s']:.0f}s vs bound {bound.total_s:.0f}s: {diff:+.0f}s "
+                f"(tolerance: evaluation {bound.evaluation_interval_s:.0f}s + group_wait {bound.group_wait_s:.0f}s)")
+        if self.sc.detection.kind == "slo":
+            self.timeline.step("time to notify agrees with the bound", PASSED if agrees else FAILED,
+                               message=text)
+        else:
+            self.timeline.step("time to notify agrees with the bound", SKIPPED,
+                               message=f"{text}; a threshold alert's detection is an estimate")
+        self.progress.say(text)
 
     # --- mitigation --------------------------------------------------------------------------------------------
     def mitigate(self) -> None:
@@ -478,9 +562,7 @@ class _Drill:
             if timeline.first(tl.ALERT_RESOLVED) is None and not _active(stack, sc):
                 timeline.add(tl.ALERT_RESOLVED, alertname=sc.alertname)
                 self.progress.say(f"{sc.alertname} resolved")
-            keys = {m.get("dedup_key") for m in self.seen.values() if m.get("dedup_key")}
-            self._notifications(resolved_seen, tl.RESOLVED_NOTIFICATION, "resolved", self.t_mitigate,
-                                dedup_keys=keys)
+            self._notifications(resolved_seen, tl.RESOLVED_NOTIFICATION, "resolved", self.t_mitigate)
             missing = _missing(expect.resolved, resolved_seen)
             done = timeline.first(tl.ALERT_RESOLVED) is not None and not missing
             return done, ("alert " + ("resolved" if timeline.first(tl.ALERT_RESOLVED) else "still active")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from alertstack.drills import channels as routes
+from alertstack import faults
+from alertstack.faults import BAD_RELEASES
 
 # The moment a scenario's channels are stated for: a Wednesday, 10:00 UTC (inside business_hours).
 BUSINESS_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -77,13 +79,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         budget_slos=("inference-latency",)),
     Scenario(
         name="errors", title="Inference error-rate spike",
-        fault="a gateway release fails 30 % of requests with HTTP 500 (preprocessing library upgrade)",
+        fault=f"a gateway release fails {BAD_RELEASES['errors']['error_ratio'] * 100:g} % of requests with HTTP 500 "
+              f"(preprocessing library upgrade)",
         alertname="InferenceErrorRateCritical", severity="critical",
-        detection=Detection("slo", slo="inference-availability", bad_ratio=0.3),
+        detection=Detection("slo", slo="inference-availability", bad_ratio=BAD_RELEASES["errors"]["error_ratio"]),
         key_metric="", key_metric_label="share of /predict requests answered 5xx (1m)",
         notify_deadline_s=300, resolve_deadline_s=600,
         tolerated_alerts=("InferenceErrorRateHigh", "InferenceErrorBudgetBurnHigh"),
         budget_slos=("inference-availability",)),
+    Scenario(
+        name="network-latency", title="Inference latency from a degraded network",
+        fault=f"the feature store's network interface delays every packet {faults.NETWORK['delay_ms']} ms "
+              f"(tc netem in its network namespace); the gateway's feature lookups wait for it",
+        alertname="InferenceLatencyBurnRateCritical", severity="critical",
+        detection=Detection("slo", slo="inference-latency", bad_ratio=1.0),
+        key_metric="", key_metric_label="share of /predict requests slower than 300 ms (1m)",
+        notify_deadline_s=300, resolve_deadline_s=600,
+        tolerated_alerts=("InferenceLatencyElevated", "InferenceLatencyBurnRateHigh"),
+        note="`invoke drill latency --fault network`: the same alert as the latency drill, from the network.",
+        budget_slos=("inference-latency",)),
     Scenario(
         name="feature-store", title="Feature store outage",
         fault="the feature-store container is stopped",
@@ -128,6 +142,22 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "reports the gap instead of a pass there.",
         budget_slos=()),
 )}
+
+
+FAULT_VARIANTS = {("latency", "network"): "network-latency"}
+"""`invoke drill SCENARIO --fault KIND`: the scenario that injects KIND of fault for the same alert."""
+
+
+def variant(name: str, fault: str | None) -> str:
+    """The scenario name of `name` with fault kind `fault` (None or "release": `name` itself)."""
+    if not fault or fault == "release":
+        return name
+    try:
+        return FAULT_VARIANTS[(name, fault)]
+    except KeyError:
+        kinds = sorted(f for n, f in FAULT_VARIANTS if n == name)
+        raise KeyError(f"drill {name!r} has no {fault!r} fault; it has: release"
+                       + "".join(f", {k}" for k in kinds)) from None
 
 
 def get(name: str) -> Scenario:

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import (DashboardLinkType, DataSourceRef, GridPos, VariableOption,
                                                      VariableRefresh)
 
+from alertstack import slo
 from alertstack.grafana.datasources import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID
 
 SLO_OVERVIEW = "slo-overview"
@@ -24,13 +25,12 @@ UIDS = (SLO_OVERVIEW, INFERENCE_SERVICE, ML_MONITORING, ONCALL_OVERVIEW)
 TITLES = {SLO_OVERVIEW: "SLO overview", INFERENCE_SERVICE: "Inference service", ML_MONITORING: "ML monitoring",
           ONCALL_OVERVIEW: "On-call overview"}
 
-# SLOs shown on the SLO dashboard (the alert rules own the alerting thresholds; docs/alerting-policy.md).
-AVAILABILITY_OBJECTIVE = 0.999          # 99.9 % of requests succeed
-LATENCY_OBJECTIVE = 0.99                # 99 % of requests faster than LATENCY_THRESHOLD
+# The SLO dashboard reads the recording rules generated from `prometheus_slos` (alertstack/slo.py): one series per
+# SLO, chosen with the variable $slo; nothing on it is written per service. The inference dashboard's latency panel
+# uses the default latency SLO's threshold.
 LATENCY_THRESHOLD = "0.3"               # seconds; a bucket boundary of inference_request_duration_seconds
-SLO_PERIOD = "30d"
-SLO_PERIOD_SECONDS = 30 * 86400
-BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+BURN_WINDOWS = slo.WINDOWS
+BURN_DOWN_RANGE = "30d"                 # the default compliance window (slo.py validate_slo)
 ERROR_MATCHER = 'status=~"5.."'         # a failed request (HTTP 5xx)
 
 _PROM = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
@@ -110,50 +110,51 @@ def _label_var(name: str, metric: str):
 
 # --- SLO expressions -----------------------------------------------------------------------------------------------
 
-def availability_bad_ratio(window: str) -> str:
-    return (f'sum(rate(inference_requests_total{{{ERROR_MATCHER}}}[{window}]))'
-            f' / sum(rate(inference_requests_total[{window}]))')
-
-
 def latency_bad_ratio(window: str) -> str:
     return (f'1 - sum(rate(inference_request_duration_seconds_bucket{{le="{LATENCY_THRESHOLD}"}}[{window}]))'
             f' / sum(rate(inference_request_duration_seconds_count[{window}]))')
 
 
-def _slo_section(builder, layout, name, bad_ratio, objective):
-    budget = 1 - objective
-    sli = f"1 - ({bad_ratio(SLO_PERIOD)})"
-    remaining = f"1 - ({bad_ratio(SLO_PERIOD)}) / {budget:g}"
-    burn_6h = f"({bad_ratio('6h')}) / {budget:g}"
-    builder = _row(builder, layout, f"{name} SLO ({objective:.1%} over {SLO_PERIOD})")
-    builder = builder.with_panel(_stat(f"{name} SLI ({SLO_PERIOD})", layout(4, 5), _prom(sli, "SLI", instant=True),
-                                       "percentunit", decimals=3,
-                                       description="Share of good events over the SLO period."))
-    builder = builder.with_panel(_stat("Objective", layout(4, 5), _prom(f"vector({objective:g})", "objective",
-                                                                        instant=True), "percentunit", decimals=2))
-    builder = builder.with_panel(_stat("Error budget remaining", layout(4, 5),
-                                       _prom(remaining, "remaining", instant=True), "percentunit", decimals=1,
-                                       description="1 - budget used; below 0 the SLO is broken."))
-    builder = builder.with_panel(_stat(
-        "Projected budget exhaustion (at the 6h burn rate)", layout(12, 5),
-        _prom(f"clamp_min({remaining}, 0) * {SLO_PERIOD_SECONDS} / clamp_min({burn_6h}, 0.001)", "time left",
-              instant=True), "s",
-        description="Remaining budget divided by the rate the last 6 hours consume it at."))
-    burn = [_prom(f"({bad_ratio(w)}) / {budget:g}", w, ref=chr(ord("A") + i)) for i, w in enumerate(BURN_WINDOWS)]
-    builder = builder.with_panel(_ts("Burn rate per window", layout(12, 8), burn, "x",
-                                     "1 = the budget lasts exactly the SLO period; the pages fire at 14.4 (1h) "
-                                     "and 6 (6h), the tickets at 3 (1d) and 1 (3d)."))
-    builder = builder.with_panel(_prom_ts("Error budget burn-down", layout(12, 8), remaining, "budget remaining",
-                                          "percentunit", "Remaining error budget over the rolling SLO period."))
-    return builder
+def _tiers_text() -> str:
+    """The policy's default tiers, as the burn rate panel describes them (slo.DEFAULT_TIERS)."""
+    return "; ".join(f"{t['severity']}: " + " or ".join(f"{b['factor']:g}x over {b['long']} and {b['short']}"
+                                                        for b in t["burn_rates"]) for t in slo.DEFAULT_TIERS)
 
 
 def slo_overview():
+    """Every SLO of prometheus_slos (variable $slo, from the info series), read from the generated recording rules:
+    SLI and objective, error budget remaining, projected exhaustion date at the last day's burn, burn-down over
+    the compliance window, burn rate per window."""
     layout = _Layout()
-    b = _base(SLO_OVERVIEW, "Inference SLOs: SLI, objective, error budget, burn rates and projected exhaustion.",
-              ["slo"])
-    b = _slo_section(b, layout, "Availability", availability_bad_ratio, AVAILABILITY_OBJECTIVE)
-    b = _slo_section(b, layout, "Latency", latency_bad_ratio, LATENCY_OBJECTIVE)
+    sel = '{slo=~"$slo"}'
+    b = (_base(SLO_OVERVIEW, "Every SLO of prometheus_slos, from the generated recording rules: SLI, objective, "
+               "error budget remaining, burn-down, burn rates and the projected exhaustion date.", ["slo"])
+         .with_variable(_label_var("slo", slo.RECORD_INFO)))
+    b = _row(b, layout, "Error budgets (one series per SLO)")
+    b = b.with_panel(_stat("SLI over the compliance window", layout(5, 5), _prom(
+        f"1 - (1 - {slo.RECORD_BUDGET}{sel}) * on (slo) (1 - {slo.RECORD_OBJECTIVE}{sel})", "{{slo}}",
+        instant=True), "percentunit", "Share of good events over each SLO's window (30d unless the SLO says "
+        "otherwise).", decimals=3))
+    b = b.with_panel(_stat("Objective", layout(4, 5), _prom(f"{slo.RECORD_OBJECTIVE}{sel}", "{{slo}}", instant=True),
+                           "percentunit", decimals=2))
+    b = b.with_panel(_stat("Error budget remaining", layout(5, 5),
+                           _prom(f"{slo.RECORD_BUDGET}{sel}", "{{slo}}", instant=True), "percentunit",
+                           "1 = untouched, 0 = spent, below 0 the SLO is broken for the window.", decimals=1))
+    b = b.with_panel(_stat(
+        "Projected budget exhaustion (at the last day's burn)", layout(10, 5),
+        _prom(f"(time() + {slo.RECORD_EXHAUSTION}{sel}) * 1000", "{{slo}}", instant=True), "dateTimeAsIso",
+        f"When the budget runs out if the error ratio of the last {slo.FORECAST_BURN_WINDOW} continues "
+        f"({slo.RECORD_EXHAUSTION}); the ticket {slo.FORECAST_ALERT} fires when this is less than "
+        f"{slo.FORECAST_HORIZON} away. No value: nothing burns.").no_value("not burning"))
+    b = b.with_panel(_prom_ts(f"Error budget burn-down ({BURN_DOWN_RANGE})", layout(12, 8),
+                              f"{slo.RECORD_BUDGET}{sel}", "{{slo}}", "percentunit",
+                              "Remaining error budget of each SLO over the rolling compliance window: the slope is "
+                              "the burn.").time_from(BURN_DOWN_RANGE))
+    burn = [_prom(f"{slo.RECORD_PREFIX}{w}{sel} / on (slo) (1 - {slo.RECORD_OBJECTIVE}{sel})", f"{{{{slo}}}} {w}",
+                  ref=chr(ord("A") + i)) for i, w in enumerate(BURN_WINDOWS)]
+    b = b.with_panel(_ts("Burn rate per window", layout(12, 8), burn, "x",
+                         "Error ratio / error budget; 1 = the budget lasts exactly the window. Default tiers: "
+                         + _tiers_text() + "."))
     return b
 
 

@@ -1,12 +1,15 @@
-"""Grafana datasource provisioning: Prometheus, Loki and Alertmanager with fixed uids."""
+"""Grafana datasource provisioning: Prometheus, Loki and Alertmanager with fixed uids, and the long-term store
+(Prometheus-compatible query API of VictoriaMetrics, Mimir or Thanos) when the environment remote-writes to one."""
 from __future__ import annotations
 
 PROMETHEUS_UID = "prometheus"
 LOKI_UID = "loki"
 ALERTMANAGER_UID = "alertmanager"
+LONG_TERM_UID = "long-term"
 EXPRESSION_UID = "__expr__"  # Grafana's server-side expressions (math/reduce/threshold)
 
-DATASOURCE_TYPES = {PROMETHEUS_UID: "prometheus", LOKI_UID: "loki", ALERTMANAGER_UID: "alertmanager"}
+DATASOURCE_TYPES = {PROMETHEUS_UID: "prometheus", LOKI_UID: "loki", ALERTMANAGER_UID: "alertmanager",
+                    LONG_TERM_UID: "prometheus"}
 
 
 def _basic_auth(user: str | None, password_file: str | None) -> dict:
@@ -20,12 +23,19 @@ def _basic_auth(user: str | None, password_file: str | None) -> dict:
 def datasources(prometheus_url: str = "http://prometheus:9090", loki_url: str = "http://loki:3100",
                 alertmanager_url: str = "http://alertmanager:9093", scrape_interval: str = "15s",
                 basic_auth_user: str | None = None,
-                password_file: str = "/etc/grafana/secrets/api_password") -> dict:
+                password_file: str = "/etc/grafana/secrets/api_password", long_term_url: str | None = None) -> dict:
     """The datasources provisioning file (apiVersion 1), as a dict ready to be dumped as YAML.
 
     basic_auth_user: the stack's API account in front of Prometheus and Alertmanager (their web.yml); its password
     is read from password_file inside the container.
+    long_term_url: Prometheus-compatible query URL of the long-term store (e.g. http://victoria-metrics:8428); adds
+    the datasource `long-term` (both replicas' samples, deduplicated by the store, kept past Prometheus's retention).
     """
+    long_term = [{
+        "name": "Long-term metrics", "type": "prometheus", "uid": LONG_TERM_UID, "access": "proxy",
+        "url": long_term_url, "isDefault": False, "editable": False,
+        "jsonData": {"httpMethod": "POST", "timeInterval": scrape_interval, "prometheusType": "Prometheus"},
+    }] if long_term_url else []
     return {
         "apiVersion": 1,
         # Remove datasources that an earlier version provisioned under these names, so uids stay unique.
@@ -51,7 +61,7 @@ def datasources(prometheus_url: str = "http://prometheus:9090", loki_url: str = 
                 "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": True},
                 **_basic_auth(basic_auth_user, password_file),
             },
-        ],
+        ] + long_term,
     }
 
 

@@ -1,8 +1,14 @@
 """Turn what an integration posted into {alertnames, status, labels, alerts}.
 
 - webhook: Alertmanager's webhook payload (version 4) carries everything structured.
-- pagerduty: Events v2; event_action trigger -> firing, resolve -> resolved; alert names from the summary
-  ("[FIRING:1] Name ...", Alertmanager's default) and from "alertname = X" lines in custom_details.
+- pagerduty: Events v2; event_action trigger -> firing, resolve -> resolved; alert names from
+  payload.custom_details (an `alertname` entry, as the policy's PagerDuty receiver sends it, or "alertname = X" lines
+  of Alertmanager's default details), then from the summary ("[FIRING:1] Name ..."). A resolve event that names no
+  alert is attributed to the event with the same dedup_key (MessageStore.add).
+- opsgenie: Alert API v2 as Alertmanager calls it: create (POST v2/alerts: details = the group's common labels,
+  alias = hash of the group key) -> firing; close (POST v2/alerts/<alias>/close) -> resolved, attributed by alias.
+- servicenow: Alertmanager's webhook payload posted to an incident endpoint behind basic auth; one incident per
+  group key, resolved by the group's resolved notification.
 - slack / email: text only; status from "[FIRING" / "[RESOLVED" (Alertmanager's default titles and subjects),
   alert names from "alertname=X", "alertname = X", "alertname: X" or the name after "[FIRING:n]".
 """
@@ -72,16 +78,74 @@ def parse_slack(payload) -> dict:
     return summary
 
 
+# custom_details / Opsgenie details entries copied into a message's labels.
+DETAIL_LABELS = ("alertname", "severity", "service", "team", "family", "env")
+
+
+def _names(value) -> list[str]:
+    """Alert names of a details entry: "A", "A,B" or "A B"."""
+    return [n for n in re.split(r"[\s,]+", value) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:]*", n)] \
+        if isinstance(value, str) else []
+
+
 def parse_pagerduty(payload: dict) -> dict:
-    text = "\n".join(_strings(payload.get("payload") or {}) + _strings(payload.get("description") or ""))
+    body = payload.get("payload") or {}
+    details = body.get("custom_details") if isinstance(body, dict) else None
+    details = details if isinstance(details, dict) else {}
+    text = "\n".join(_strings(body) + _strings(payload.get("description") or ""))
     summary = text_summary(text)
+    structured = _names(details.get("alertname")) + _names(details.get("alertnames"))
+    summary["alertnames"] = _unique(structured + summary["alertnames"])
     action = payload.get("event_action")
     summary["status"] = {"trigger": "firing", "resolve": "resolved", "acknowledge": "acknowledged"}.get(action)
     summary["format"] = "pagerduty-events-v2"
     summary["dedup_key"] = payload.get("dedup_key")
-    severity = (payload.get("payload") or {}).get("severity")
-    if severity:
-        summary["labels"] = {"severity": severity}
+    labels = {k: details[k] for k in DETAIL_LABELS if isinstance(details.get(k), str) and details[k]}
+    if isinstance(body, dict) and body.get("severity"):
+        labels.setdefault("severity", body["severity"])
+    summary["labels"] = labels
+    return summary
+
+
+def parse_opsgenie_create(payload) -> dict:
+    """An Opsgenie create-alert request: Alertmanager puts the group's common labels in `details`."""
+    details = payload.get("details") if isinstance(payload.get("details"), dict) else {}
+    summary = text_summary(str(payload.get("message") or ""))
+    summary["alertnames"] = _unique(_names(details.get("alertname")) + summary["alertnames"])
+    summary.update(status="firing", format="opsgenie-alert-v2", dedup_key=payload.get("alias"),
+                   labels={k: v for k, v in details.items() if isinstance(v, str)})
+    return summary
+
+
+def parse_opsgenie_close(alias: str) -> dict:
+    return {"alertnames": [], "status": "resolved", "labels": {}, "alerts": [], "format": "opsgenie-alert-v2",
+            "dedup_key": alias}
+
+
+def validate_opsgenie_create(payload) -> list[str]:
+    """Errors in the shape Opsgenie's Alert API reports them; [] when the request is valid."""
+    if not isinstance(payload, dict):
+        return ["Request body is not a JSON object"]
+    errors = []
+    if not str(payload.get("message") or "").strip():
+        errors.append("Message can not be empty.")
+    elif len(payload["message"]) > 130:
+        errors.append("Message can not be longer than 130 characters.")
+    if payload.get("priority") and payload["priority"] not in ("P1", "P2", "P3", "P4", "P5"):
+        errors.append(f"Priority should be one of [P1, P2, P3, P4, P5], not {payload['priority']!r}")
+    for r in payload.get("responders") or []:
+        if not isinstance(r, dict) or r.get("type") not in ("team", "user", "escalation", "schedule") \
+                or not (r.get("id") or r.get("name") or r.get("username")):
+            errors.append(f"Responder {r!r} needs a type (team, user, escalation, schedule) and an id, name or "
+                          f"username")
+    return errors
+
+
+def parse_servicenow(payload) -> dict:
+    """An Alertmanager webhook payload posted to the incident endpoint; keyed by its group key."""
+    summary = parse_webhook(payload)
+    summary["format"] = "servicenow-incident"
+    summary["dedup_key"] = payload.get("groupKey") if isinstance(payload, dict) else None
     return summary
 
 

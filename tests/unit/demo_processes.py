@@ -55,10 +55,11 @@ class App:
         self.log.close()
 
 
-def http(method: str, url: str, body=None, timeout: float = 10.0):
+def http(method: str, url: str, body=None, timeout: float = 10.0, headers: dict | None = None):
     """(status, parsed JSON or text) without raising on HTTP errors."""
     data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()

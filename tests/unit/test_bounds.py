@@ -107,3 +107,22 @@ def test_deployed_rule_reads_for_and_group_intervals():
     assert fs["recording_interval_s"] == 0 and fs["evaluation_interval_s"] == 30
     with pytest.raises(LookupError, match="LogIngestionOutage is not loaded"):
         bounds.deployed_rule(RULES_API, "LogIngestionOutage")
+
+
+def test_a_bad_ratio_already_in_the_window_shortens_detection():
+    clean = bounds.burn_rate_detection_s(0.999, 14.4, "30m", 0.6)
+    assert clean == pytest.approx(0.0144 * 1800 / 0.6)
+    # 0.5 % bad already in the 30m window: it fills towards 60 % from there.
+    assert bounds.burn_rate_detection_s(0.999, 14.4, "30m", 0.6, prior=0.005) == \
+        pytest.approx((0.0144 - 0.005) * 1800 / (0.6 - 0.005))
+    assert bounds.burn_rate_detection_s(0.999, 14.4, "30m", 0.6, prior=0.02) == 0  # already above the threshold
+    assert bounds.multiwindow_detection_s(0.999, 14.4, "30m", "5m", 0.6, {"30m": 0.005}) < clean
+
+
+def test_a_series_recorded_earlier_in_the_alerts_own_group_adds_no_recording_delay():
+    api = {"data": {"groups": [{"name": "slo:fast", "interval": 5, "rules": [
+        {"type": "recording", "name": "slo:sli_error:ratio_rate5m", "query": "..."},
+        {"type": "recording", "name": "slo:sli_error:ratio_rate30m", "query": "..."},
+        {"type": "alerting", "name": "InferenceErrorRateCritical", "duration": 0,
+         "query": "slo:sli_error:ratio_rate30m > 0.0144 and slo:sli_error:ratio_rate5m > 0.0144"}]}]}}
+    assert bounds.deployed_rule(api, "InferenceErrorRateCritical")["recording_interval_s"] == 0

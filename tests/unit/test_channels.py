@@ -25,6 +25,7 @@ ONCALL_EMAIL = ("email", "oncall@ai-alerting.local")  # alertmanager_oncall_emai
 SCENARIO_CHANNELS = {
     "latency": [PAGERDUTY, ("slack", "ai-infra-incidents")],
     "errors": [PAGERDUTY, ("slack", "ai-infra-incidents")],
+    "network-latency": [PAGERDUTY, ("slack", "ai-infra-incidents")],  # the same latency page, from a network fault
     "feature-store": [ONCALL_EMAIL, ("slack", "ai-infra-urgent")],
     "drift": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ml-platform-alerts")],
     "gpu-oom": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ai-infra-hardware"),

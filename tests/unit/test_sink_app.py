@@ -137,3 +137,101 @@ def test_queries_validate_input_and_clear_survives_restart(sink):
 def test_client_names_an_unreachable_sink():
     with pytest.raises(client.SinkError, match="unreachable"):
         client.messages(f"http://127.0.0.1:{free_port()}")
+
+
+# --- attribution by dedup key, Opsgenie, the incident webhook ------------------------------------------------------
+
+# The policy's PagerDuty receiver (roles/alertmanager/defaults/main/policy.yml): a templated summary that does not
+# start with "[FIRING", and the alert's name in custom_details.
+POLICY_TRIGGER = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "9a8b7c",
+                  "payload": {"summary": "InferenceErrorRateCritical on inference-gateway: 5xx budget burning",
+                              "source": "Alertmanager", "severity": "critical",
+                              "custom_details": {"alertname": "InferenceErrorRateCritical", "team": "ml-platform",
+                                                 "service": "inference-gateway", "firing": "1"}}}
+
+
+def test_pagerduty_names_come_from_custom_details_and_resolves_are_attributed_by_dedup_key(sink):
+    url, _, tmp_path = sink
+    assert http("POST", f"{url}/pagerduty/v2/enqueue", POLICY_TRIGGER)[0] == 202
+    (trigger,) = client.messages(url, kind="pagerduty")
+    assert trigger["alertnames"] == ["InferenceErrorRateCritical"] and trigger["attributed_by_key"] is False
+    assert trigger["labels"] == {"alertname": "InferenceErrorRateCritical", "team": "ml-platform",
+                                 "service": "inference-gateway", "severity": "critical"}
+    # A clear in between (drills clear the sink) does not lose the key.
+    client.clear(url)
+    resolve = {"routing_key": "k" * 32, "event_action": "resolve", "dedup_key": "9a8b7c",
+               "payload": {"summary": "resolved", "source": "Alertmanager", "severity": "critical"}}
+    assert http("POST", f"{url}/pagerduty/v2/enqueue", resolve)[0] == 202
+    (resolved,) = client.messages(url, alertname="InferenceErrorRateCritical", status="resolved")
+    assert resolved["attributed_by_key"] is True and resolved["labels"]["team"] == "ml-platform"
+    assert client.messages(url, dedup_key="9a8b7c") == [resolved]
+    # An unknown key attributes nothing; nor does the same key of another kind.
+    http("POST", f"{url}/pagerduty/v2/enqueue", {**resolve, "dedup_key": "unknown"})
+    assert client.messages(url, dedup_key="unknown")[0]["alertnames"] == []
+    # A restarted sink replays its file and still attributes a late resolve.
+    app, url2, _ = start_sink(tmp_path)
+    try:
+        http("POST", f"{url2}/pagerduty/v2/enqueue", resolve)
+        assert len(client.messages(url2, alertname="InferenceErrorRateCritical", status="resolved")) == 2
+    finally:
+        app.stop()
+
+
+# What Alertmanager 0.33's opsgenie notifier posts (notify/opsgenie/opsgenie.go): details = common labels.
+OPSGENIE = {"alias": "5f0e2c", "message": "[FIRING:1] FeatureStoreDown (high, feature-store)",
+            "description": "feature store down", "source": "Alertmanager", "priority": "P2",
+            "details": {"alertname": "FeatureStoreDown", "severity": "high", "service": "feature-store",
+                        "team": "data"},
+            "responders": [{"name": "data-oncall", "type": "team"}], "tags": ["feature-store", "data"]}
+
+
+def test_opsgenie_create_and_close_by_alias_with_genie_key(sink):
+    url, _, _ = sink
+    key = {"Authorization": "GenieKey 0123456789abcdef"}
+    assert http("POST", f"{url}/opsgenie/v2/alerts", OPSGENIE)[0] == 401  # no key
+    status, body = http("POST", f"{url}/opsgenie/v2/alerts", OPSGENIE, headers=key)
+    assert status == 202 and body["result"] == "Request will be processed"
+    status, body = http("POST", f"{url}/opsgenie/v2/alerts", {**OPSGENIE, "priority": "urgent"}, headers=key)
+    assert status == 422 and "Priority" in body["message"]
+    status, _ = http("POST", f"{url}/opsgenie/v2/alerts/5f0e2c/close?identifierType=alias",
+                     {"source": "Alertmanager"}, headers=key)
+    assert status == 202
+    created, closed = client.messages(url, kind="opsgenie")
+    assert created["status"] == "firing" and created["channel"] == "team:data-oncall"
+    assert created["alertnames"] == ["FeatureStoreDown"] and created["labels"]["team"] == "data"
+    assert created["payload"]["api_key"].endswith("cdef") and "0123456789ab" not in str(created)
+    assert closed["status"] == "resolved" and closed["alertnames"] == ["FeatureStoreDown"]
+    assert closed["channel"] == "team:data-oncall" and closed["dedup_key"] == "5f0e2c"
+
+
+def _basic(user: str, password: str) -> dict:
+    import base64
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_incident_webhook_requires_basic_auth_and_keeps_one_incident_per_group(tmp_path):
+    http_port = free_port()
+    (tmp_path / "sn-password").write_text("sn-s3cret\n")
+    app = App("notification_sink", {"SINK_HOST": "127.0.0.1", "SINK_HTTP_PORT": str(http_port),
+                                    "SINK_SMTP_PORT": str(free_port()), "SINK_DATA_DIR": str(tmp_path / "data"),
+                                    "SINK_SERVICENOW_USERNAME": "alertmanager",
+                                    "SINK_SERVICENOW_PASSWORD_FILE": str(tmp_path / "sn-password")},
+              f"http://127.0.0.1:{http_port}/healthz", tmp_path / "sink.log")
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        firing = {**WEBHOOK, "status": "firing", "alerts": [{**WEBHOOK["alerts"][0], "status": "firing"}]}
+        assert http("POST", f"{url}/servicenow/incidents", firing)[0] == 401
+        assert http("POST", f"{url}/servicenow/incidents", firing, headers=_basic("alertmanager", "wrong"))[0] == 401
+        status, body = http("POST", f"{url}/servicenow/incidents", firing, headers=_basic("alertmanager", "sn-s3cret"))
+        assert status == 201 and body["result"]["number"] == "INC0010001" and body["result"]["state"] == "New"
+        status, body = http("POST", f"{url}/servicenow/incidents", WEBHOOK, headers=_basic("alertmanager", "sn-s3cret"))
+        assert body["result"] == {**body["result"], "number": "INC0010001", "state": "Resolved"}
+        other = {**firing, "groupKey": "{}:{alertname=\"Other\"}"}
+        status, body = http("POST", f"{url}/servicenow/incidents", other, headers=_basic("alertmanager", "sn-s3cret"))
+        assert body["result"]["number"] == "INC0010002"
+        stored = client.messages(url, kind="servicenow")
+        assert [(m["status"], m["incident"]) for m in stored] == [
+            ("firing", "INC0010001"), ("resolved", "INC0010001"), ("firing", "INC0010002")]
+        assert "sn-s3cret" not in str(stored)
+    finally:
+        app.stop()

@@ -119,7 +119,8 @@ def test_burn_rate_alerts_use_the_policy_tiers():
     slow = alerts["InferenceErrorBudgetBurnSlow"]["expr"]
     assert "ratio_rate1d" in slow and "ratio_rate2h" in slow and "> 0.003" in slow
     assert "ratio_rate3d" in slow and "ratio_rate6h" in slow and "> 0.001" in slow
-    assert [alerts[n]["labels"]["severity"] for n in alerts] == ["critical", "high", "warning"]
+    assert [alerts[n]["labels"]["severity"] for n in alerts] == ["critical", "high", "warning", "warning"]
+    assert list(alerts)[-1] == slo.FORECAST_ALERT
     # the value is an error ratio (a percentage), the burn rate is printed as a factor
     assert "$value | humanizePercentage" in alerts["InferenceErrorRateCritical"]["annotations"]["description"]
     assert "burn rate is" in alerts["InferenceErrorRateCritical"]["annotations"]["description"]
@@ -218,17 +219,18 @@ def _service_slos(n: int) -> list[dict]:
     return out
 
 
-def test_only_the_short_windows_read_raw_counters_every_30_seconds():
-    """Cost shape (docs/alerting-policy.md): raw windows of at most 1h at 30 s, long windows from recorded rates."""
+def test_only_the_windows_the_page_tiers_read_are_computed_every_30_seconds():
+    """Cost shape (docs/alerting-policy.md): the raw windows the 30 s and 1m alerts read (5m, 30m) every 30 s, the
+    high tier every minute, everything else every 4 minutes, long windows from recorded rates."""
     groups = _groups([_default("inference-availability")])
-    fast, long = groups[slo.GROUP_FAST], groups[slo.GROUP_LONG]
-    assert fast["interval"] == "30s" and long["interval"] == slo.LONG_INTERVAL == "4m"
+    fast, sustained, long = groups[slo.GROUP_FAST], groups[slo.GROUP_SUSTAINED], groups[slo.GROUP_LONG]
+    assert fast["interval"] == "30s" and sustained["interval"] == "1m" and long["interval"] == slo.LONG_INTERVAL == "4m"
     fast_records = {r["record"]: r["expr"] for r in fast["rules"] if "record" in r}
-    assert set(fast_records) == {f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h")}
+    assert list(fast_records) == ["slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m"]
     assert [r["record"] for r in groups[slo.GROUP_INFO]["rules"]] == [slo.RECORD_INFO]
     assert groups[slo.GROUP_INFO]["interval"] == slo.INFO_INTERVAL == "1m"
-    for w in ("5m", "30m", "1h"):
-        assert f"rate(inference_requests_total{{" in fast_records[f"slo:sli_error:ratio_rate{w}"]
+    for w in ("5m", "30m"):
+        assert "rate(inference_requests_total{" in fast_records[f"slo:sli_error:ratio_rate{w}"]
         assert f"[{w}]" in fast_records[f"slo:sli_error:ratio_rate{w}"]
     long_records = {r["record"]: r["expr"] for r in long["rules"] if "record" in r}
     for w in ("6h", "1d", "3d", "30d"):
@@ -238,19 +240,34 @@ def test_only_the_short_windows_read_raw_counters_every_30_seconds():
         assert "rate(" not in expr.replace("rate5m", "")
     # the recorded rates come first in their group, so the derived windows read this evaluation's sample
     assert [r.get("record") for r in long["rules"]][:2] == ["slo:sli_bad:rate5m", "slo:sli_total:rate5m"]
-    assert "[2h]" in long_records["slo:sli_error:ratio_rate2h"]
-    # alerts that read a short window are in the 30 s group after the ratios; the ticket tier (1d/2h, 3d/6h) reads
-    # only long windows and is evaluated with them
-    assert [r["alert"] for r in fast["rules"] if "alert" in r] == [
-        "InferenceErrorRateCritical", "InferenceErrorBudgetBurnHigh"]
-    assert [r["alert"] for r in long["rules"] if "alert" in r] == ["InferenceErrorBudgetBurnSlow"]
-    assert all("record" in r for r in fast["rules"][:3]) and "alert" in long["rules"][-1]
+    # 1h (no alert of the policy reads it) and 2h from the raw counters every 4 minutes
+    assert "[1h]" in long_records["slo:sli_error:ratio_rate1h"] and "[2h]" in long_records["slo:sli_error:ratio_rate2h"]
+    # the critical tier (no `for`) in the 30 s group after the ratios; the high tier (`for: 5m`) every minute; the
+    # ticket tier (1d/2h, 3d/6h) and the forecast read only long windows and are evaluated with them
+    assert [r["alert"] for r in fast["rules"] if "alert" in r] == ["InferenceErrorRateCritical"]
+    assert [r["alert"] for r in sustained["rules"]] == ["InferenceErrorBudgetBurnHigh"]
+    assert [r["alert"] for r in long["rules"] if "alert" in r] == ["InferenceErrorBudgetBurnSlow", slo.FORECAST_ALERT]
+    assert all("record" in r for r in fast["rules"][:2]) and "alert" in long["rules"][-1]
+
+
+def test_an_alert_that_reads_1h_without_a_long_wait_gets_1h_every_30_seconds():
+    s = _default("inference-availability")
+    s["alerts"][0]["burn_rates"] = [{"factor": 14.4, "long": "1h", "short": "5m"}]
+    groups = _groups([s])
+    assert [r.get("record") for r in groups[slo.GROUP_FAST]["rules"] if "record" in r] == [
+        "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m", "slo:sli_error:ratio_rate1h"]
+    assert "slo:sli_error:ratio_rate1h" not in [r.get("record") for r in groups[slo.GROUP_LONG]["rules"]]
+    # without a sustained alert (every page `for: 0m`) there is no sustained group
+    for a in s["alerts"][:2]:
+        a["for"] = "0m"
+    assert slo.GROUP_SUSTAINED not in _groups([s])
 
 
 def test_the_interval_override_applies_to_the_burn_rate_groups_only():
     groups = yaml.safe_load(rule_files(default_slos(), "http://r/", "http://g/d/", slo_interval="5s")["slos.yml"])
     intervals = {g["name"]: g["interval"] for g in groups["groups"]}
-    assert intervals == {slo.GROUP_INFO: "1m", slo.GROUP_FAST: "5s", slo.GROUP_LONG: "4m"}
+    assert intervals == {slo.GROUP_INFO: "1m", slo.GROUP_FAST: "5s", slo.GROUP_SUSTAINED: "10s",
+                         slo.GROUP_LONG: "4m"}
 
 
 def test_the_number_of_recording_rules_does_not_grow_with_the_number_of_slos():
@@ -259,8 +276,9 @@ def test_the_number_of_recording_rules_does_not_grow_with_the_number_of_slos():
         groups = slo.rule_groups(slo.validate_slos(_service_slos(n)))
         rules = [r for g in groups for r in g["rules"]]
         return sum("record" in r for r in rules), sum("alert" in r for r in rules)
-    assert counts(1)[0] == counts(100)[0] == 1 + 3 + 2 + 1 + 3 + 1 + 2   # info, short, rates, 2h, derived, 30d, ...
-    assert counts(100)[1] == 100 * 2 * 3
+    # info, 5m and 30m, rates, 1h and 2h, derived, 30d, objective, budget, exhaustion
+    assert counts(1)[0] == counts(100)[0] == 1 + 2 + 2 + 2 + 3 + 1 + 3
+    assert counts(100)[1] == 100 * 2 * 3 + 100   # three tiers per SLO, one forecast rule per service
 
 
 def test_every_record_name_is_written_by_one_rule():
@@ -319,3 +337,33 @@ def test_slos_with_other_objectives_and_windows_get_their_own_budget():
     assert '0.99 * sum by (slo, sli, service) (slo:sli:info{slo=~"svc-000-availability"})' in objective
     assert '1 - slo:sli_error:ratio_rate30d{slo=~"svc-000-availability"} / 0.01' in rules[slo.RECORD_BUDGET]
     assert '1 - slo:sli_error:ratio_rate28d{slo=~"svc-001-latency"} / 0.001' in rules[slo.RECORD_BUDGET]
+
+
+def test_the_forecast_is_one_record_for_all_slos_and_one_ticket_rule_per_service():
+    slos = _service_slos(2)
+    slos[3]["objective"] = 0.99                                  # svc-001-latency: another budget
+    groups = _groups(slos)
+    long = groups[slo.GROUP_LONG]["rules"]
+    record = next(r["expr"] for r in long if r.get("record") == slo.RECORD_EXHAUSTION)
+    # remaining x window x budget / bad ratio of the last day (30 d x 0.001 = 2592 s; x 0.01 = 25920 s)
+    assert ('clamp_min(slo:error_budget:remaining_ratio{slo=~"svc-000-availability|svc-000-latency|'
+            'svc-001-availability"}, 0) * 2592.0') in record
+    assert 'clamp_min(slo:error_budget:remaining_ratio{slo=~"svc-001-latency"}, 0) * 25920.0' in record
+    assert "(slo:sli_error:ratio_rate1d{" in record and "<= 0, 0)" in record
+    tickets = [r for r in long if r.get("alert") == slo.FORECAST_ALERT]
+    assert [(t["labels"]["service"], t["expr"]) for t in tickets] == [
+        ("svc-000", 'slo:error_budget:exhaustion_seconds{slo=~"svc-000-availability|svc-000-latency"} < 604800'),
+        ("svc-001", 'slo:error_budget:exhaustion_seconds{slo=~"svc-001-availability|svc-001-latency"} < 604800')]
+    assert all(t["labels"]["severity"] == "warning" and t["for"] == "30m" for t in tickets)
+    assert all(t["annotations"]["runbook"] == "error-budget-forecast" for t in tickets)
+    assert long[-2:] == tickets                                  # after the record they read
+
+
+def test_durations_use_the_shared_parser():
+    s = _default("inference-availability")
+    s["alerts"][1]["for"] = "1h30m"
+    assert slo.validate_slos([s])[0]["alerts"][1]["for"] == "1h30m"
+    assert slo.duration_seconds("1h30m") == 5400 and slo.duration_seconds("30d") == 2592000
+    s["alerts"][1]["for"] = "5 m"
+    with pytest.raises(slo.SLOError, match="for '5 m' must be a duration"):
+        slo.validate_slos([s])

@@ -17,15 +17,18 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 # task -> its bad invocations (the arguments after the task name). {out} is a directory that must stay absent.
 CASES: dict[str, list[list[str]]] = {
     "up": [["--no-such-option"]],
+    "ha": [["nothing"], ["status", "--env", "nowhere"]],
     "down": [["--no-such-option"]],
-    "deploy": [["--env", "nowhere"]],
+    "lab": [["nothing"], []],
+    "deploy": [["--env", "nowhere"], ["--env", "staging", "--silence", "--margin", "soon"],
+               ["--env", "staging", "--silence", "--author", " "]],
     "render": [["--env", "nowhere", "--out", "{out}"]],
     "smoke": [["--env", "nowhere"], ["--timeout", "soon"], ["--timeout", "-5"]],
     "lint": [["--no-such-option"]],
     "test": [["--no-such-option"], ["--stream", "nightly"]],
     "docs": [["--no-such-option"]],
     "bench": [["--envs", "local,nowhere"]],
-    "drill": [["nonsense"], []],
+    "drill": [["nonsense"], [], ["latency", "--fault", "bogus"]],
     "silence": [["nonsense"], ["add", "--env", "nowhere"], ["add", "--matcher", "alertname", "--duration", "2h"],
                 ["expire", "--id", "not-an-id"], ["list", "--state", "everything"]],
     "maintenance": [["--service", "feature-store", "--duration", "forever"], ["--service", "feature-store"]],
@@ -33,6 +36,9 @@ CASES: dict[str, list[list[str]]] = {
     "backtest": [["--days", "0", "--out", "{out}"], ["--days", "many", "--out", "{out}"],
                  ["--env", "nowhere", "--out", "{out}"], ["--rules", "/no/such/dir", "--out", "{out}"],
                  ["--from-prometheus", "prometheus:9090", "--out", "{out}"]],
+    "oncall-report": [["--weeks", "many", "--out", "{out}"], ["--weeks", "0", "--out", "{out}"],
+                      ["--env", "nowhere", "--out", "{out}"],
+                      ["--history", "/no/such/messages.jsonl", "--out", "{out}"]],
 }
 
 

@@ -1,0 +1,1 @@
+"""Steady user traffic for the demo inference gateway (the users a production gateway always has)."""

@@ -1,0 +1,3 @@
+from demo_traffic.traffic import main
+
+main()
