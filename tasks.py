@@ -129,8 +129,9 @@ def bench(c, skip_cold=False, envs=""):
     "fault": "kind of fault: release (default) or network (latency: tc netem on the feature store's interface)",
     "all": "run every runnable scenario unattended, one after the other",
     "report": "with --all: write incidents/DRILLS-<time>/summary.md (table and chart)",
-    "interactive": "pause at each step for a human to follow the runbook"})
-def drill(c, scenario=None, fault="", all=False, report=False, interactive=False):  # noqa: A002 (the flag is --all)
+    "interactive": "pause at each step for a human to follow the runbook",
+    "env": "environment (default local; lab: the faults act on its hosts over SSH)"})
+def drill(c, scenario=None, fault="", all=False, report=False, interactive=False, env="local"):  # noqa: A002
     """Run an incident drill end to end on the local stack and write incidents/<id>/ (--all: every drill)."""
     from alertstack.drills import scenarios
     from alertstack.drills.runner import run_drill, stack_from_env
@@ -145,7 +146,8 @@ def drill(c, scenario=None, fault="", all=False, report=False, interactive=False
             scenario = scenarios.variant(scenario, fault or None)
         except KeyError as exc:
             cli.fail(exc.args[0])
-        result = run_drill(scenario, stack_from_env(), interactive=interactive, out_dir=REPO / "incidents")
+        result = run_drill(scenario, stack_from_env(cli.env(env)), interactive=interactive,
+                           out_dir=REPO / "incidents")
     _exit(0 if result.passed else 1)
 
 

@@ -88,15 +88,27 @@ def _docker(*args: str, timeout: int = 60) -> str:
     return proc.stdout.strip()
 
 
+def _on_host(stack: LocalStack, *args: str) -> str:
+    """`docker ARGS` where the stack's containers run: this machine, or the environment's hosts when the stack
+    reaches them itself (alertstack.labstack.LabStack.docker: every inference host of the lab, over SSH)."""
+    remote = getattr(stack, "docker", None)
+    if remote is None:
+        return _docker(*args)
+    try:
+        return remote(*args)
+    except RuntimeError as exc:
+        raise FaultError(str(exc)) from exc
+
+
 def _container_running(name: str) -> bool:
     return _docker("inspect", "--format", "{{.State.Running}}", name) == "true"
 
 
 # --- releases ----------------------------------------------------------------------------------------------------
 
-def read_release(path: Path) -> dict:
+def read_release(path: Path, stack: LocalStack | None = None) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(stack.read_file(path) if stack else Path(path).read_text())
     except FileNotFoundError:
         raise FaultError(f"no release deployed at {path}: deploy the demo platform first") from None
     if not isinstance(data, dict):
@@ -104,12 +116,10 @@ def read_release(path: Path) -> dict:
     return data
 
 
-def _write_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("# written by alertstack.faults at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                   + "\n" + yaml.safe_dump(data, sort_keys=False))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)  # a new inode: the gateway's directory mount sees it at once
+def _write_atomic(path: Path, data: dict, stack: LocalStack | None = None) -> None:
+    text = ("# written by alertstack.faults at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            + "\n" + yaml.safe_dump(data, sort_keys=False))
+    (stack or LocalStack()).write_file(path, text)  # a new inode: the gateway's directory mount sees it at once
 
 
 def bump_version(version) -> str:
@@ -131,7 +141,7 @@ def gateway_health(stack: LocalStack, timeout_s: float = 2.0) -> dict | None:
 def reload_gateway(stack: LocalStack, version: str, wait_s: float = 15.0, signal_container: bool = True) -> dict:
     """SIGHUP the gateway container, then wait until it reports `version`."""
     if signal_container:
-        _docker("kill", "--signal", "HUP", stack.container(GATEWAY))
+        _on_host(stack, "kill", "--signal", "HUP", stack.container(GATEWAY))
     deadline = time.monotonic() + wait_s
     health = None
     while time.monotonic() < deadline:
@@ -146,15 +156,15 @@ def reload_gateway(stack: LocalStack, version: str, wait_s: float = 15.0, signal
 def deploy_bad_release(scenario: str, stack: LocalStack, reload: bool = True) -> dict:
     """Deploy the bad release of `scenario` (no-op when its changes are already live)."""
     bad = BAD_RELEASES[scenario]
-    current = read_release(stack.release_file)
+    current = read_release(stack.release_file, stack)
     knobs = {k: v for k, v in bad.items() if k != "change"}
     if all(current.get(k) == v for k, v in knobs.items()):
         return {"changed": False, "version": str(current.get("version")),
                 "detail": f"release {current.get('version')} already has {knobs}"}
-    if not stack.previous_release_file.exists():  # keep the last good release, even when faults stack up
-        _write_atomic(stack.previous_release_file, current)
+    if not stack.file_exists(stack.previous_release_file):  # keep the last good release, even when faults stack up
+        _write_atomic(stack.previous_release_file, current, stack)
     new = {**current, **bad, "version": bump_version(current.get("version", "1.0.0"))}
-    _write_atomic(stack.release_file, new)
+    _write_atomic(stack.release_file, new, stack)
     result = {"changed": True, "version": new["version"], "previous_version": str(current.get("version")),
               "detail": f"deployed release {new['version']} ({bad['change']})"}
     if reload:
@@ -164,12 +174,12 @@ def deploy_bad_release(scenario: str, stack: LocalStack, reload: bool = True) ->
 
 def rollback_release(stack: LocalStack, reload: bool = True) -> dict:
     """Restore release.previous.yml (no-op when there is nothing to roll back)."""
-    if not stack.previous_release_file.exists():
-        current = read_release(stack.release_file)
+    if not stack.file_exists(stack.previous_release_file):
+        current = read_release(stack.release_file, stack)
         return {"changed": False, "version": str(current.get("version")), "detail": "nothing to roll back"}
-    bad_version = str(read_release(stack.release_file).get("version"))
-    good = read_release(stack.previous_release_file)
-    os.replace(stack.previous_release_file, stack.release_file)
+    bad_version = str(read_release(stack.release_file, stack).get("version"))
+    good = read_release(stack.previous_release_file, stack)
+    stack.move_file(stack.previous_release_file, stack.release_file)
     result = {"changed": True, "version": str(good.get("version")), "rolled_back_from": bad_version,
               "detail": f"rolled back from {bad_version} to {good.get('version')}"}
     if reload:
@@ -178,7 +188,7 @@ def rollback_release(stack: LocalStack, reload: bool = True) -> dict:
 
 
 def restart_gateway(stack: LocalStack, wait_s: float = 30.0) -> dict:
-    _docker("restart", "--time", "5", stack.container(GATEWAY))
+    _on_host(stack, "restart", "--time", "5", stack.container(GATEWAY))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         health = gateway_health(stack)

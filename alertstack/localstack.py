@@ -1,6 +1,7 @@
 """Where the locally deployed stack lives and answers: the one object drills, faults and smoke checks share."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,25 @@ class LocalStack:
     @property
     def previous_release_file(self) -> Path:
         return self.release_dir / "release.previous.yml"
+
+    # The files of the host the demo platform runs on: this machine here; alertstack.labstack.LabStack reads and
+    # writes them on the lab's hosts over SSH (and runs their docker commands: faults._on_host).
+    def read_file(self, path) -> str:
+        return Path(path).read_text()
+
+    def write_file(self, path, text: str) -> None:
+        """Atomically, mode 0644: a new inode, which the gateway's directory mount sees at once."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+    def move_file(self, source, target) -> None:
+        os.replace(source, target)
+
+    def file_exists(self, path) -> bool:
+        return Path(path).exists()
 
     @property
     def state_dir(self) -> Path:

@@ -244,7 +244,7 @@ def _fault_left_over(name: str, stack: LocalStack) -> bool:
     from alertstack import faults
     try:
         if name in faults.BAD_RELEASES:
-            return stack.previous_release_file.exists()
+            return stack.file_exists(stack.previous_release_file)
         if name == "feature-store":
             return not faults._container_running(stack.container(faults.FEATURE_STORE))
         if name == "drift":
@@ -730,6 +730,9 @@ def stack_from_env(env: str = "local") -> LocalStack:
     alertstack.silences.credentials() finds them (process environment first, never the command line)."""
     from alertstack import endpoints
     from alertstack.silences import credentials
+    if endpoints.monitoring_hostvars(env).get("lab_network"):  # the lab: its hosts reached over SSH
+        from alertstack import labstack
+        return labstack.from_inventory(env)
     ep = endpoints.for_env(env)
     stack = LocalStack(prometheus_url=ep.prometheus_url, alertmanager_url=ep.alertmanager_url, auth=credentials(env))
     if ep.sink_url:

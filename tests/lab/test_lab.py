@@ -218,3 +218,41 @@ def test_an_alert_from_a_rule_reaches_every_receiver_once_through_the_cross_host
         assert all(found[c] <= 1 for c in expect.optional), found
     finally:
         _ssh(spec, host, "sudo -n docker start ai-alerting-node-exporter")
+
+
+def test_the_errors_drill_fault_acts_on_every_inference_host_over_ssh(lab_deployed):
+    """The fault and mitigation of `invoke drill errors --env lab` (alertstack.faults on alertstack.labstack): the bad
+    release rolls out to every inference host's gateway over the lab's SSH, and the rollback brings each back to the
+    release Ansible deployed. Both are idempotent. (The whole drill, waiting for the burn-rate alert to resolve, takes
+    about 6 minutes: docs/lab.md gives its measured run.)"""
+    from alertstack import faults, labstack
+    from alertstack.drills.runner import stack_from_env
+    spec = lab_deployed.spec
+    stack = stack_from_env(lab.ENV)
+    assert isinstance(stack, labstack.LabStack)
+    assert set(stack.inference_hosts) == set(ansible.inventory_vars(lab.ENV)["inference"]["hosts"])
+
+    def versions() -> dict[str, str]:
+        return {h: requests.get(f"http://{spec.hosts[h]}:8080/healthz", timeout=5).json()["version"]
+                for h in stack.inference_hosts}
+    deployed = versions()
+    assert len(set(deployed.values())) == 1, deployed
+    injected = faults.inject("errors", stack)
+    try:
+        assert injected["changed"] and injected["version"] != injected["previous_version"], injected
+        deadline = time.monotonic() + 15
+        while set(versions().values()) != {injected["version"]} and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert versions() == {h: injected["version"] for h in stack.inference_hosts}
+        assert faults.inject("errors", stack)["changed"] is False
+    finally:
+        mitigated = faults.mitigate("errors", stack)
+    assert mitigated["changed"] and mitigated["rolled_back_from"] == injected["version"], mitigated
+    deadline = time.monotonic() + 15
+    while versions() != deployed and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert versions() == deployed
+    assert faults.mitigate("errors", stack)["changed"] is False
+    for host in stack.inference_hosts:
+        left = _ssh(spec, host, "sudo -n ls /opt/ai-alerting/demo/gateway")
+        assert left.stdout.split() == ["release.yml"], (host, left.stdout)
