@@ -43,6 +43,7 @@ PROMISED: dict[str, set[str]] = {
     "InferenceLatencyBurnRateHigh": HIGH,
     "InferenceErrorBudgetBurnSlow": WARN,
     "InferenceLatencyBudgetBurnSlow": WARN,
+    "ErrorBudgetExhaustionProjected": WARN,  # the forecast ticket: exhaustion projected within 7 days
     "InferenceErrorRateHigh": WARN,
     "InferenceLatencyElevated": WARN,
     "InferenceRequestRateAnomalous": WARN,
