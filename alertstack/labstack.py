@@ -35,18 +35,11 @@ class LabStack(LocalStack):
     inference_hosts: tuple[str, ...] = field(default_factory=tuple)
     monitoring_hosts: tuple[str, ...] = field(default_factory=tuple)
 
-    # The release directory is the hosts' (remote) path; the controller-side state stays under the local copy.
+    # The release directory is the hosts' (remote) path, so LocalStack's release_file and previous_release_file
+    # are remote too; the controller-side state stays under the local copy.
     @property
     def release_dir(self) -> PurePosixPath:
         return self.remote_root / "demo" / "gateway"
-
-    @property
-    def release_file(self) -> PurePosixPath:
-        return self.release_dir / "release.yml"
-
-    @property
-    def previous_release_file(self) -> PurePosixPath:
-        return self.release_dir / "release.previous.yml"
 
     @property
     def state_dir(self) -> Path:

@@ -6,16 +6,15 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
+from am_sink import alertmanager
 
 from alertstack import sink as client
-from alertstack.images import OFFLINE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from demo_processes import App, free_port  # noqa: E402
@@ -58,46 +57,30 @@ def post_alert(am_url: str, ends: datetime) -> None:
 def test_alertmanager_notifications_arrive_parsed_on_every_channel(tmp_path):
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
         pytest.skip("no Docker daemon")
-    http_port, smtp_port, am_port = free_port(), free_port(), free_port()
+    http_port, smtp_port = free_port(), free_port()
     sink = App("notification_sink", {"SINK_HOST": "127.0.0.1", "SINK_HTTP_PORT": str(http_port),
                                      "SINK_SMTP_PORT": str(smtp_port), "SINK_DATA_DIR": str(tmp_path / "data")},
                f"http://127.0.0.1:{http_port}/healthz", tmp_path / "sink.log")
-    (tmp_path / "am").mkdir()
-    (tmp_path / "am" / "alertmanager.yml").write_text(CONFIG.format(http=http_port, smtp=smtp_port))
-    name = f"sinkprobe-am-{uuid.uuid4().hex[:6]}"
-    am_url = f"http://127.0.0.1:{am_port}"
     sink_url = f"http://127.0.0.1:{http_port}"
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", "host", "--user", "0",
-                    "-v", f"{tmp_path / 'am'}:/etc/alertmanager:ro", "--entrypoint", "/bin/alertmanager",
-                    OFFLINE["alertmanager"], "--config.file=/etc/alertmanager/alertmanager.yml",
-                    f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-                    "--storage.path=/tmp"], check=True, capture_output=True)
+    config = yaml.safe_load(CONFIG.format(http=http_port, smtp=smtp_port))
     try:
-        deadline = time.monotonic() + 30
-        while not _up(am_url):
-            assert time.monotonic() < deadline, "alertmanager did not start"
-            time.sleep(0.5)
-        post_alert(am_url, datetime.now(timezone.utc) + timedelta(minutes=5))
-        for kind in ("slack", "pagerduty", "webhook", "email"):
-            got = client.wait_for(sink_url, lambda m: m["status"] == "firing", timeout_s=30, poll_s=0.5,
-                                  kind=kind, alertname="SinkProbeAlert")
-            assert got, f"no firing {kind} message: {client.messages(sink_url)}"
-        post_alert(am_url, datetime.now(timezone.utc) - timedelta(seconds=1))
-        for kind in ("slack", "pagerduty", "webhook", "email"):
-            got = client.wait_for(sink_url, lambda m: m["status"] == "resolved", timeout_s=30, poll_s=0.5,
-                                  kind=kind, alertname="SinkProbeAlert")
-            assert got, f"no resolved {kind} message: {client.messages(sink_url, kind=kind)}"
-        (page,) = client.messages(sink_url, kind="pagerduty", status="firing")
-        assert page["payload"]["routing_key"] == "*" * 30 + "0001"
-        assert client.messages(sink_url, kind="slack")[0]["channel"] == "ml-team"
+        with alertmanager(config, {}, tmp_path / "am", ready_timeout_s=30) as am_url:
+            _deliver_and_check(am_url, sink_url)
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         sink.stop()
 
 
-def _up(url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-        return True
-    except OSError:
-        return False
+def _deliver_and_check(am_url: str, sink_url: str) -> None:
+    post_alert(am_url, datetime.now(timezone.utc) + timedelta(minutes=5))
+    for kind in ("slack", "pagerduty", "webhook", "email"):
+        got = client.wait_for(sink_url, lambda m: m["status"] == "firing", timeout_s=30, poll_s=0.5,
+                              kind=kind, alertname="SinkProbeAlert")
+        assert got, f"no firing {kind} message: {client.messages(sink_url)}"
+    post_alert(am_url, datetime.now(timezone.utc) - timedelta(seconds=1))
+    for kind in ("slack", "pagerduty", "webhook", "email"):
+        got = client.wait_for(sink_url, lambda m: m["status"] == "resolved", timeout_s=30, poll_s=0.5,
+                              kind=kind, alertname="SinkProbeAlert")
+        assert got, f"no resolved {kind} message: {client.messages(sink_url, kind=kind)}"
+    (page,) = client.messages(sink_url, kind="pagerduty", status="firing")
+    assert page["payload"]["routing_key"] == "*" * 30 + "0001"
+    assert client.messages(sink_url, kind="slack")[0]["channel"] == "ml-team"

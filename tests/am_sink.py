@@ -81,7 +81,7 @@ def for_sink(config: dict, sink: SinkServer) -> dict:
 
 
 @contextmanager
-def alertmanager(config: dict, secrets: dict, directory: Path) -> Iterator[str]:
+def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: float = 60) -> Iterator[str]:
     """Alertmanager (offline image, host network, 127.0.0.1 only, no cluster) with `config`, the project's
     notification templates and `secrets` as files; yields its URL; the container is removed afterwards."""
     (directory / "templates").mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ def alertmanager(config: dict, secrets: dict, directory: Path) -> Iterator[str]:
                     "--storage.path=/tmp"], check=True, capture_output=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_timeout_s
         while not _ready(url):
             if time.monotonic() > deadline:
                 logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
