@@ -138,7 +138,7 @@ def drill(c, scenario=None, fault="", all=False, report=False, interactive=False
     with known_errors():
         if all:
             from alertstack.drills import suite
-            _exit(0 if suite.run_all(stack_from_env(), REPO / "incidents", report=report).passed else 1)
+            _exit(0 if suite.run_all(stack_from_env(cli.env(env)), REPO / "incidents", report=report).passed else 1)
         if not scenario:
             cli.fail("name a drill scenario, or --all")
         cli.choice(scenario, list(scenarios.SCENARIOS), "drill scenario")
@@ -189,16 +189,17 @@ def maintenance(c, service, duration, author="", env="local"):
 
 
 @task(positional=["action"], help={"action": "inject, mitigate or rollback",
-                                   "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage"})
-def fault(c, action, scenario=""):
-    """Inject a drill fault into the local demo platform, or mitigate it (rollback = restore the previous release)."""
+                                   "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage",
+                                   "env": "environment (default local; lab: on its hosts over SSH)"})
+def fault(c, action, scenario="", env="local"):
+    """Inject a drill fault into the demo platform, or mitigate it (rollback = restore the previous release)."""
     from alertstack import faults
     from alertstack.drills.runner import stack_from_env
     with known_errors():
         cli.choice(action, ["inject", "mitigate", "rollback"], "action")
         if scenario or action != "rollback":
             cli.choice(scenario, list(faults.SCENARIOS), "scenario")
-        stack = stack_from_env()
+        stack = stack_from_env(cli.env(env))
         if action == "inject":
             print(faults.inject(scenario, stack))
         elif action == "mitigate":

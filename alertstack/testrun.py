@@ -77,7 +77,8 @@ def streams(names: list[str] | None = None) -> list[Stream]:
 
 
 def pytest_command(stream: Stream, k: str = "", m: str = "") -> list[str]:
-    args = [sys.executable, "-m", "pytest", "-v", "--color=no", *stream.paths]
+    # --durations: each stream's log ends with its slowest tests, where CI time goes.
+    args = [sys.executable, "-m", "pytest", "-v", "--color=no", "--durations=10", *stream.paths]
     if k:
         args += ["-k", k]
     if m:

@@ -131,6 +131,18 @@ def notifications_about(stack: LocalStack, alertname: str | None = None, **kw) -
     return sink.messages(stack.sink_url, alertname=alertname, **kw)
 
 
+def open_pages(stack: LocalStack, alertname: str, resolving_channels: list, lookback_s: float = 86400.0) -> list:
+    """The channels (of those that send resolved notifications) whose last notification about `alertname` in the
+    last `lookback_s` is a firing one. Alertmanager pages a group's alerts once: an alert that fires again before
+    its resolved notification went out is not paged again (until repeat_interval), so a drill starts only once
+    the previous page is closed."""
+    last: dict = {}
+    for msg in notifications_about(stack, alertname, since=time.time() - lookback_s):
+        last[(msg["kind"], msg["channel"])] = msg["status"]
+    return [c for c in resolving_channels
+            if any(channels.channel_matches(c, actual) and status == "firing" for actual, status in last.items())]
+
+
 def shortened_values(alertname: str, deployed_for_s: float | None) -> list[dict]:
     """The alert's `for` where the environment shortened the policy's (rules_data; prometheus_alert_for_overrides)."""
     from alertstack import rules
@@ -424,14 +436,24 @@ class _Drill:
             self.progress.say("a fault of an earlier drill is still applied: mitigating it first")
             self.timeline.meta["preflight_cleanup"] = _shielded(lambda: faults.mitigate(sc.name, stack))
 
+        state = {"text": "clear"}
+
         def quiet():
             active = _active(stack, sc)
-            return (not active), ("clear" if not active else f"{sc.alertname} still {active[0]}")
+            if active:
+                state["text"] = f"{sc.alertname} still {active[0]}"
+                return False, state["text"]
+            unresolved = open_pages(stack, sc.alertname, self.expect.resolved)
+            if unresolved:
+                state["text"] = (f"{sc.alertname} is inactive, but its last page on "
+                                 f"{', '.join(_chan(c) for c in unresolved)} is not resolved yet")
+                return False, state["text"]
+            return True, "clear"
         t = time.time()
-        if not _wait(self.progress, f"{sc.alertname} to be inactive before the fault", quiet,
+        if not _wait(self.progress, f"{sc.alertname} and its last page to be resolved before the fault", quiet,
                      t + self.cfg.precondition_timeout_s, self.cfg, t):
             self.timeline.step("alert inactive before the fault", FAILED, self.cfg.precondition_timeout_s,
-                               time.time() - t, f"{sc.alertname} is active before any fault was injected")
+                               time.time() - t, f"before any fault was injected: {state['text']}")
             return False
         return True
 

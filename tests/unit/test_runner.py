@@ -65,6 +65,31 @@ def test_notifications_about_finds_templated_pagerduty_events_and_their_resolve(
     assert runner.notifications_about(sink_stack, "InferenceLatencyBurnRate", since=since) == []
 
 
+def test_a_page_still_open_holds_the_next_drill_back(sink_stack):
+    """Alertmanager does not page again an alert that fires again before its resolved notification went out, so
+    a drill waits until the last page on every channel that sends resolved notifications is closed."""
+    name = "InferenceLatencyBurnRateCritical"
+    resolving = [("pagerduty", "events-v2"), ("webhook", None)]
+    assert runner.open_pages(sink_stack, name, resolving) == []
+    trigger = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "d1",
+               "payload": {"summary": "s", "source": "alertmanager", "severity": "critical",
+                           "custom_details": {"alertname": name}}}
+    _post(sink_stack, "/pagerduty/v2/enqueue", trigger)
+    webhook = {"version": "4", "status": "firing", "receiver": "r", "groupKey": "g",
+               "commonLabels": {"alertname": name}, "alerts": [{"status": "firing", "labels": {"alertname": name}}]}
+    _post(sink_stack, "/webhook/any", webhook)
+    _post(sink_stack, "/slack/ai-infra-incidents", {"text": f"[FIRING:1] {name} (critical)"})
+    assert runner.open_pages(sink_stack, name, resolving) == resolving
+    _post(sink_stack, "/pagerduty/v2/enqueue", {"routing_key": "k" * 32, "event_action": "resolve",
+                                                "dedup_key": "d1"})
+    assert runner.open_pages(sink_stack, name, resolving) == [("webhook", None)]
+    _post(sink_stack, "/webhook/any", dict(webhook, status="resolved",
+                                           alerts=[{"status": "resolved", "labels": {"alertname": name}}]))
+    # Slack sends no resolved notification here: its firing message does not hold the drill.
+    assert runner.open_pages(sink_stack, name, resolving) == []
+    assert runner.open_pages(sink_stack, "SomeOtherAlert", resolving) == []
+
+
 def test_predicted_bound_uses_the_deployed_rule(local):
     sc = scenarios.get("latency")
     slos = local.slos_by_name()
