@@ -97,13 +97,15 @@ def test(c, k="", m="", stream=""):
 @task
 def docs(c):
     """Regenerate the routing matrix and inhibition table in docs/alerting-policy.md from the Alertmanager config
-    that Ansible renders from the alertmanager role's defaults, and the Variables and Tags sections of every role README
-    from its meta/argument_specs.yml, defaults/ and tasks/main.yml."""
+    that Ansible renders from the alertmanager role's defaults, its incident platforms table from the alertmanager.yml
+    `invoke render` writes for each environment, and the Variables and Tags sections of every role README from its
+    meta/argument_specs.yml, defaults/ and tasks/main.yml."""
     from alertstack import rendered, routing
     doc = REPO / "docs" / "alerting-policy.md"
     try:
-        doc.write_text(routing.update_document(doc.read_text(), rendered.role_policy()))
-    except routing.RoutingError as exc:
+        platforms = rendered.alertmanager_configs(say=print)  # the incident platforms each environment routes to
+        doc.write_text(routing.update_document(doc.read_text(), rendered.role_policy(), platforms))
+    except (routing.RoutingError, rendered.RenderedError) as exc:
         cli.fail(str(exc))
     print(f"updated {doc}")
     from alertstack import role_docs  # each role README's Variables and Tags, from its argument spec and defaults
@@ -125,23 +127,21 @@ def bench(c, skip_cold=False, envs=""):
 
 
 @task(positional=["scenario"], help={
-    "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage or network-latency",
+    "scenario": "latency, errors, feature-store, drift, gpu-oom, model-performance, logging-outage or "
+                "network-latency; all: every runnable scenario, one after the other, unattended",
     "fault": "kind of fault: release (default) or network (latency: tc netem on the feature store's interface)",
-    "all": "run every runnable scenario unattended, one after the other",
-    "report": "with --all: write incidents/DRILLS-<time>/summary.md (table and chart)",
+    "report": "with all: write incidents/DRILLS-<time>/summary.md (table and chart)",
     "interactive": "pause at each step for a human to follow the runbook",
     "env": "environment (default local; lab: the faults act on its hosts over SSH)"})
-def drill(c, scenario=None, fault="", all=False, report=False, interactive=False, env="local"):  # noqa: A002
-    """Run an incident drill end to end on the local stack and write incidents/<id>/ (--all: every drill)."""
+def drill(c, scenario, fault="", report=False, interactive=False, env="local"):
+    """Run an incident drill end to end and write incidents/<id>/ (`invoke drill all`: every drill, one summary)."""
     from alertstack.drills import scenarios
     from alertstack.drills.runner import run_drill, stack_from_env
     with known_errors():
-        if all:
+        if scenario == "all":
             from alertstack.drills import suite
             _exit(0 if suite.run_all(stack_from_env(cli.env(env)), REPO / "incidents", report=report).passed else 1)
-        if not scenario:
-            cli.fail("name a drill scenario, or --all")
-        cli.choice(scenario, list(scenarios.SCENARIOS), "drill scenario")
+        cli.choice(scenario, list(scenarios.SCENARIOS) + ["all"], "drill scenario")
         try:
             scenario = scenarios.variant(scenario, fault or None)
         except KeyError as exc:
@@ -189,7 +189,8 @@ def maintenance(c, service, duration, author="", env="local"):
 
 
 @task(positional=["action"], help={"action": "inject, mitigate or rollback",
-                                   "scenario": "latency, errors, feature-store, drift, gpu-oom, logging-outage",
+                                   "scenario": "latency, errors, feature-store, drift, gpu-oom, "
+                                               "model-performance, logging-outage",
                                    "env": "environment (default local; lab: on its hosts over SSH)"})
 def fault(c, action, scenario="", env="local"):
     """Inject a drill fault into the demo platform, or mitigate it (rollback = restore the previous release)."""

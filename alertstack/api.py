@@ -30,15 +30,20 @@ def call(method: str, url: str, auth=None, service: str = "the API", timeout: fl
     return resp
 
 
-def _get(url: str, params=None, auth=None, service: str = "Prometheus", timeout: float = TIMEOUT):
+def _get(url: str, params=None, auth=None, service: str = "Prometheus", timeout: float = TIMEOUT,
+         post: bool = False):
+    """The JSON answer of a GET with `params`, or with `post` a POST of them as a form (PromQL expressions too long
+    for a URL: the generated SLO rules with their info series inlined)."""
     try:
+        if post:
+            return call("POST", url, auth, service, timeout, data=params).json()
         return call("GET", url, auth, service, timeout, params=params).json()
     except ValueError as exc:  # a body that is not JSON: not the API we meant to call
         raise ApiError(f"{service} at {url} did not answer JSON: {exc}") from None
 
 
-def _prom(prometheus_url: str, path: str, params=None, auth=None, timeout: float = TIMEOUT):
-    body = _get(f"{prometheus_url.rstrip('/')}{path}", params, auth, timeout=timeout)
+def _prom(prometheus_url: str, path: str, params=None, auth=None, timeout: float = TIMEOUT, post: bool = False):
+    body = _get(f"{prometheus_url.rstrip('/')}{path}", params, auth, timeout=timeout, post=post)
     if body.get("status") != "success":
         raise ApiError(f"Prometheus {path}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
@@ -60,13 +65,14 @@ def config(prometheus_url: str, auth=None) -> dict:
     return yaml.safe_load(_prom(prometheus_url, "/api/v1/status/config", auth=auth)["yaml"]) or {}
 
 
-def query(prometheus_url: str, expr: str, at: float | None = None, auth=None, timeout: float = TIMEOUT) -> list:
+def query(prometheus_url: str, expr: str, at: float | None = None, auth=None, timeout: float = TIMEOUT,
+          post: bool = False) -> list:
     """Instant query; the result vector (list of {metric, value: [ts, "v"]}), or the matrix of a range selector
-    (list of {metric, values: [[ts, "v"], ...]})."""
+    (list of {metric, values: [[ts, "v"], ...]}). `post`: send the expression as a form (long expressions)."""
     params = {"query": expr}
     if at is not None:
         params["time"] = f"{at:.3f}"
-    return _prom(prometheus_url, "/api/v1/query", params, auth, timeout)["result"]
+    return _prom(prometheus_url, "/api/v1/query", params, auth, timeout, post)["result"]
 
 
 def scalar(prometheus_url: str, expr: str, at: float | None = None, auth=None) -> float | None:
@@ -78,10 +84,10 @@ def scalar(prometheus_url: str, expr: str, at: float | None = None, auth=None) -
 
 
 def query_range(prometheus_url: str, expr: str, start: float, end: float, step: float, auth=None,
-                timeout: float = TIMEOUT) -> list:
-    """Range query; the result matrix (list of {metric, values: [[ts, "v"], ...]})."""
+                timeout: float = TIMEOUT, post: bool = False) -> list:
+    """Range query; the result matrix (list of {metric, values: [[ts, "v"], ...]}). `post`: as for query."""
     params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 1):.0f}s"}
-    return _prom(prometheus_url, "/api/v1/query_range", params, auth, timeout)["result"]
+    return _prom(prometheus_url, "/api/v1/query_range", params, auth, timeout, post)["result"]
 
 
 def label_values(prometheus_url: str, label: str, auth=None) -> list[str]:
@@ -99,6 +105,12 @@ def alertmanager_alerts(alertmanager_url: str, auth=None, alertname: str | None 
     """Alerts Alertmanager holds (/api/v2/alerts, active, silenced and inhibited included)."""
     params = {"filter": f'alertname="{alertname}"'} if alertname else None
     return _get(f"{alertmanager_url.rstrip('/')}/api/v2/alerts", params, auth, "Alertmanager")
+
+
+def post_alerts(alertmanager_url: str, alerts: list, auth=None) -> None:
+    """Send alerts to Alertmanager as Prometheus does (POST /api/v2/alerts): [{labels, annotations, startsAt,
+    endsAt}]; an alert whose endsAt is past is resolved."""
+    call("POST", f"{alertmanager_url.rstrip('/')}/api/v2/alerts", auth, "Alertmanager", json=alerts)
 
 
 def parse_time(text: str | None) -> float | None:

@@ -7,6 +7,13 @@
 - feature-store: the feature store container is stopped (a dependency goes away). Mitigation: start it.
 - drift: a background load generator sends traffic whose user_age is drawn from a shifted distribution.
   Mitigation: stop it (traffic back to normal).
+- model-performance: concept drift. The demo world's fraud pattern changes: a second group of users (a container of
+  the demo traffic's own image, on the stack's network, `TRAFFIC_CONCEPT=shifted`) sends ordinary inputs
+  (user_age from the training distribution: no feature drift) and posts outcomes labelled by the new concept (fraud
+  among older users) to the gateway's /feedback, four times faster than the steady traffic posts its own. The live
+  AUC-ROC on the feedback window falls below 0.75; the model, its inputs and its latency are unchanged.
+  Mitigation: stop the shifted source (what retraining on the new concept achieves in production: the measured
+  outcomes follow what the served model ranks again; the runbook says both). Removed with `docker rm -f`.
 - network-latency: the network degrades instead of the application (what Chaos Mesh's NetworkChaos does): a
   `tc netem` delay (and optional loss) qdisc on the feature store container's interface, set inside the container's
   own network namespace (`nsenter -t <pid> -n tc ...` from the host, iproute2). Every feature lookup of the gateway
@@ -30,7 +37,8 @@ import yaml
 
 from alertstack.localstack import LocalStack
 
-SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage", "network-latency")
+SCENARIOS = ("latency", "errors", "feature-store", "drift", "gpu-oom", "logging-outage", "network-latency",
+             "model-performance")
 
 # What each bad release changes (the gateway's release keys; see apps/inference_gateway/release.py).
 BAD_RELEASES = {
@@ -48,6 +56,7 @@ MITIGATION_COMMANDS = {
     "feature-store": "invoke fault mitigate --scenario feature-store",
     "drift": "invoke fault mitigate --scenario drift",
     "network-latency": "invoke fault mitigate --scenario network-latency",
+    "model-performance": "invoke fault mitigate --scenario model-performance",
 }
 
 MITIGATION_ACTIONS = {
@@ -58,10 +67,16 @@ MITIGATION_ACTIONS = {
     "feature-store": "start the feature store container again",
     "drift": "stop the drifted traffic (switch inputs back to the normal source)",
     "network-latency": "remove the netem qdisc from the feature store's interface (network back to normal)",
+    "model-performance": "stop the outcomes labelled by the shifted concept (the stand-in for rolling out a model "
+                         "retrained on it): the feedback window measures the served model on its own concept again",
 }
 
 # The network fault: netem on the feature store's interface (the gateway's feature lookups cross it).
 NETWORK = {"container": "feature-store", "dev": "eth0", "delay_ms": 500, "loss_percent": 0.0}
+
+# The concept-drift fault: a container of the steady traffic's image, its outcomes labelled by the shifted concept.
+CONCEPT_SHIFT = {"container": "concept-shift", "source": "demo-traffic", "rps": 20, "max_s": 1800}
+CONCEPT_SHIFT_LABEL = "ai-alerting.fault=model-performance"
 
 DRIFT_RPS = 10
 DRIFT_DURATION_S = 1800
@@ -267,6 +282,69 @@ def drift_running(stack: LocalStack) -> bool:
     return pidfile.exists() and _our_loadgen(int(pidfile.read_text().strip() or 0))
 
 
+# --- concept drift (a container of the demo traffic's image, labelling outcomes with the shifted concept) --------
+
+def concept_shift_running(stack: LocalStack) -> bool:
+    name = stack.container(CONCEPT_SHIFT["container"])
+    out = _on_host(stack, "ps", "--all", "--filter", f"name=^{name}$", "--format", "{{.State}}")
+    return out.strip() == "running"
+
+
+def start_concept_shift(stack: LocalStack, rps: float = CONCEPT_SHIFT["rps"],
+                        max_s: float = CONCEPT_SHIFT["max_s"]) -> dict:
+    """Run the shifted-concept users: the steady traffic's container (image, network, app mount, target) again,
+    with TRAFFIC_CONCEPT=shifted, every answer labelled, at `rps` for at most `max_s` (then it exits and is
+    removed: --rm)."""
+    name = stack.container(CONCEPT_SHIFT["container"])
+    if concept_shift_running(stack):
+        return {"changed": False, "container": name, "detail": f"{name} already sends shifted-concept outcomes"}
+    source = stack.container(CONCEPT_SHIFT["source"])
+    try:
+        spec = json.loads(_on_host(stack, "inspect", "--type", "container", source))[0]
+    except (ValueError, IndexError, TypeError) as exc:
+        raise FaultError(f"cannot read the container {source}: {exc}") from None
+    except FaultError as exc:
+        raise FaultError(f"the model-performance fault runs the steady traffic's container again, and {source} "
+                         f"is not there (demo_platform_traffic_rps: 0?): {exc}") from None
+    config = spec.get("Config") or {}
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    if not env.get("TRAFFIC_URL"):
+        raise FaultError(f"{source} has no TRAFFIC_URL: not the demo traffic")
+    env.update(TRAFFIC_RPS=f"{rps:g}", TRAFFIC_MAX_S=f"{max_s:g}", TRAFFIC_CONCEPT="shifted",
+               TRAFFIC_FEEDBACK_SHARE="1")
+    networks = list(((spec.get("NetworkSettings") or {}).get("Networks") or {}))
+    args = ["run", "--detach", "--rm", "--name", name, "--label", CONCEPT_SHIFT_LABEL]
+    if networks:
+        args += ["--network", networks[0]]
+    if config.get("User"):
+        args += ["--user", config["User"]]
+    if config.get("WorkingDir"):
+        args += ["--workdir", config["WorkingDir"]]
+    for mount in spec.get("Mounts") or []:
+        if mount.get("Type") == "bind":
+            args += ["--volume", f"{mount['Source']}:{mount['Destination']}:ro"]
+    for key in ("TRAFFIC_URL", "TRAFFIC_RPS", "TRAFFIC_MAX_S", "TRAFFIC_CONCEPT", "TRAFFIC_FEEDBACK_SHARE",
+                "TRAFFIC_ALLOWED_HOSTS"):
+        if key in env:
+            args += ["--env", f"{key}={env[key]}"]
+    args += [config.get("Image") or spec.get("Image"), *(config.get("Cmd") or ["python3", "-m", "demo_traffic"])]
+    _on_host(stack, "rm", "--force", name)  # a stopped one of an earlier run (normally none: --rm)
+    _on_host(stack, *args)
+    return {"changed": True, "container": name,
+            "detail": f"started {name}: {rps:g} req/s of ordinary inputs from {source}'s image, every outcome "
+                      f"labelled by the shifted concept (fraud among older users), at most {max_s:.0f}s"}
+
+
+def stop_concept_shift(stack: LocalStack) -> dict:
+    name = stack.container(CONCEPT_SHIFT["container"])
+    exists = bool(_on_host(stack, "ps", "--all", "--quiet", "--filter", f"name=^{name}$").strip())
+    if exists:
+        _on_host(stack, "rm", "--force", name)
+    return {"changed": exists, "container": name,
+            "detail": f"removed {name}: outcomes follow the trained concept again" if exists
+            else f"no {name} container: no shifted-concept outcomes"}
+
+
 # --- network (tc netem in the container's network namespace) -----------------------------------------------------
 
 def _netns_tc(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
@@ -332,20 +410,36 @@ def remove_netem(stack: LocalStack) -> dict:
 
 # --- the two entry points -----------------------------------------------------------------------------------------
 
+
+def stop_feature_store(stack: LocalStack) -> dict:
+    """The feature-store fault: its container stopped (the gateway then answers 503 FeatureNotFound)."""
+    name = stack.container(FEATURE_STORE)
+    running = _container_running(name)
+    if running:
+        _docker("stop", "--time", "5", name)
+    return {"changed": running, "detail": f"stopped container {name}" if running else f"{name} already stopped"}
+
+
+def start_feature_store(stack: LocalStack) -> dict:
+    name = stack.container(FEATURE_STORE)
+    running = _container_running(name)
+    if not running:
+        _docker("start", name)
+    return {"changed": not running, "detail": f"{name} already running" if running else f"started container {name}"}
+
+
+# The faults that are not a bad release: scenario -> (inject, mitigate).
+_INJECT = {"feature-store": stop_feature_store, "network-latency": add_netem,
+           "model-performance": start_concept_shift, "drift": start_drift}
+_MITIGATE = {"feature-store": start_feature_store, "network-latency": remove_netem,
+             "model-performance": stop_concept_shift, "drift": stop_drift}
+
 def inject(scenario: str, stack: LocalStack) -> dict:
     _check(scenario)
     if scenario in BAD_RELEASES:
         result = deploy_bad_release(scenario, stack)
-    elif scenario == "feature-store":
-        name = stack.container(FEATURE_STORE)
-        running = _container_running(name)
-        if running:
-            _docker("stop", "--time", "5", name)
-        result = {"changed": running, "detail": f"stopped container {name}" if running else f"{name} already stopped"}
-    elif scenario == "network-latency":
-        result = add_netem(stack)
     else:
-        result = start_drift(stack)
+        result = _INJECT[scenario](stack)
     return {"scenario": scenario, "action": "inject", "at": time.time(),
             "mitigation_command": MITIGATION_COMMANDS[scenario], **result}
 
@@ -356,15 +450,7 @@ def mitigate(scenario: str, stack: LocalStack) -> dict:
         result = rollback_release(stack)
         if scenario == "gpu-oom":
             result.update(restart_gateway(stack))
-    elif scenario == "feature-store":
-        name = stack.container(FEATURE_STORE)
-        running = _container_running(name)
-        if not running:
-            _docker("start", name)
-        result = {"changed": not running, "detail": f"{name} already running" if running else f"started container {name}"}
-    elif scenario == "network-latency":
-        result = remove_netem(stack)
     else:
-        result = stop_drift(stack)
+        result = _MITIGATE[scenario](stack)
     return {"scenario": scenario, "action": "mitigate", "at": time.time(), "command": MITIGATION_COMMANDS[scenario],
             "description": MITIGATION_ACTIONS[scenario], **result}

@@ -176,7 +176,7 @@ def ensure_registry_image() -> str:
                        "(ansible-playbook -i inventories/local tests/images.yml, or invoke up)")
     say(f"lab: building {REGISTRY} from Debian's docker-registry package")
     _docker("build", "--network", "host", "-q", "-t", REGISTRY, "--build-arg", f"BASE_IMAGE={base}",
-            str(IMAGES_DIR / "registry"))
+            "-f", str(IMAGES_DIR / "registry" / "Dockerfile"), str(IMAGES_DIR))  # context: the shared install step
     return REGISTRY
 
 

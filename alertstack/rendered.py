@@ -24,11 +24,14 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import yaml
 
 from alertstack.paths import INVENTORIES, REPO_ROOT, ROLES
+
+if TYPE_CHECKING:
+    from alertstack import slo as slo_types
 
 DEFAULT_CACHE = REPO_ROOT / "out"
 CACHE_ENV_VAR = "ALERTSTACK_RENDER_CACHE"  # another cache directory than out/ (tests, parallel sessions)
@@ -80,21 +83,22 @@ class StackRoot:
         return [rule for doc in self.rule_files().values() for group in doc.get("groups") or []
                 for rule in group.get("rules") or [] if "alert" in rule]
 
-    def slos(self) -> list[dict]:
-        """The SLOs the rules were generated from (prometheus/slos.json, written by the prometheus role),
-        validated and normalised by alertstack.slo."""
+    def slos(self) -> list[slo_types.SLO]:
+        """The SLOs the rules were generated from (prometheus/slos.json, written by the prometheus role, with the
+        burn-rate tiers their alerts refer to), parsed by alertstack.slo."""
         from alertstack import slo
         path = Path(self.path) / "prometheus" / "slos.json"
         if not path.is_file():
             raise RenderedError(f"{path} does not exist: the stack was rendered or deployed before the prometheus "
                                 f"role wrote its SLOs there; render or deploy it again")
         try:
-            return slo.validate_slos(json.loads(path.read_text())["prometheus_slos"])
+            written = json.loads(path.read_text())
+            return slo.validate_slos(written["prometheus_slos"], written.get("prometheus_slo_burn_rate_tiers"))
         except (ValueError, KeyError, TypeError, slo.SLOError) as exc:
             raise RenderedError(f"{path}: {exc}") from exc
 
-    def slos_by_name(self) -> dict[str, dict]:
-        return {s["name"]: s for s in self.slos()}
+    def slos_by_name(self) -> dict[str, slo_types.SLO]:
+        return {s.name: s for s in self.slos()}
 
 
 def deployed(root: str | Path = DEPLOYED_ROOT) -> StackRoot:
@@ -148,6 +152,18 @@ def ensure_rendered(env: str, out: str | Path | None = None) -> Path:
             raise RenderedError(str(exc)) from exc
         stamp.write_text(wanted + "\n")
     return target
+
+
+def alertmanager_configs(envs: list[str] | None = None, out: str | Path | None = None,
+                         say=lambda _line: None) -> dict[str, dict]:
+    """{env: the alertmanager.yml `invoke render` wrote for it} of `envs` (default: every inventory), each rendered
+    first if stale (`say` tells which, since that takes a minute or more)."""
+    from alertstack.paths import environments
+    configs = {}
+    for env in envs or environments():
+        say(f"reading the alertmanager.yml rendered for {env} (rendering {env} first if its render is stale)")
+        configs[env] = for_env(env, out).alertmanager_config()
+    return configs
 
 
 def stack_roots(rendered: str | Path) -> dict[str, StackRoot]:

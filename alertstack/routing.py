@@ -162,21 +162,40 @@ def routing_matrix(config: dict) -> str:
     receivers = {r["name"]: r for r in config.get("receivers") or []}
     lines = ["| # | matches | receiver | delivers to | then | when |",
              "|---|---|---|---|---|---|"]
-    for n, (path, route, depth) in enumerate(iter_routes(config["route"])):
-        if path == "route":
-            match = "anything no route below matches (default)"
-        else:
-            match = ", ".join(f"`{m}`" for m in _matchers(route)) or "everything"
-        rec = route.get("receiver", "(inherited)")
-        targets = "; ".join(receiver_targets(receivers.get(rec, {}))) or "-"
-        then = "-" if path == "route" else ("continue" if route.get("continue") else "stop")
-        when = []
-        if route.get("active_time_intervals"):
-            when.append("only during " + ", ".join(route["active_time_intervals"]))
-        if route.get("mute_time_intervals"):
-            when.append("muted during " + ", ".join(route["mute_time_intervals"]))
-        number = "root" if path == "route" else ".".join(re.findall(r"\[(\d+)\]", path))
-        lines.append(_row([number, match, rec, targets, then, "; ".join(when) or "always"]))
+    for path, route, _ in iter_routes(config["route"]):
+        lines.append(_row(_route_cells(path, route, receivers)))
+    return "\n".join(lines) + "\n"
+
+
+def _route_cells(path: str, route: dict, receivers: dict[str, dict]) -> list[str]:
+    """[number, matches, receiver, delivers to, then, when] of one route of the tree."""
+    if path == "route":
+        match = "anything no route below matches (default)"
+    else:
+        match = ", ".join(f"`{m}`" for m in _matchers(route)) or "everything"
+    rec = route.get("receiver", "(inherited)")
+    targets = "; ".join(receiver_targets(receivers.get(rec, {}))) or "-"
+    then = "-" if path == "route" else ("continue" if route.get("continue") else "stop")
+    when = []
+    if route.get("active_time_intervals"):
+        when.append("only during " + ", ".join(route["active_time_intervals"]))
+    if route.get("mute_time_intervals"):
+        when.append("muted during " + ", ".join(route["mute_time_intervals"]))
+    number = "root" if path == "route" else ".".join(re.findall(r"\[(\d+)\]", path))
+    return [number, match, rec, targets, then, "; ".join(when) or "always"]
+
+
+def platform_routes(configs: dict[str, dict], base: dict) -> str:
+    """Markdown table of the routes each environment's alertmanager.yml (as `invoke render` wrote it) has beyond
+    the role's policy `base` (the incident platforms, and any receiver an inventory adds), in evaluation order."""
+    known = {r["name"] for r in base.get("receivers") or []}
+    lines = ["| environment | # | matches | receiver | delivers to | then |", "|---|---|---|---|---|---|"]
+    for env, config in configs.items():
+        receivers = {r["name"]: r for r in config.get("receivers") or []}
+        rows = [_route_cells(path, route, receivers)[:5] for path, route, _ in iter_routes(config["route"])
+                if path != "route" and route.get("receiver") not in known]
+        for cells in rows or [["-", "none: the role's policy only", "-", "-", "-"]]:
+            lines.append(_row([env, *cells]))
     return "\n".join(lines) + "\n"
 
 
@@ -195,12 +214,16 @@ def inhibition_table(config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_document(text: str, config: dict) -> str:
-    """`text` (docs/alerting-policy.md) with its generated blocks (routing-matrix, inhibitions) replaced from config.
+def update_document(text: str, config: dict, environments: dict[str, dict] | None = None) -> str:
+    """`text` (docs/alerting-policy.md) with its generated blocks (routing-matrix, inhibitions) replaced from config
+    (the role's policy), and with `environments` ({env: its rendered alertmanager.yml}) the block
+    incident-platforms (platform_routes).
 
-    A block is `<!-- BEGIN name (comment) -->` ... `<!-- END name -->`; the test compares them with the config.
+    A block is `<!-- BEGIN name (comment) -->` ... `<!-- END name -->`; the tests compare them with the configs.
     """
     blocks = {"routing-matrix": routing_matrix(config), "inhibitions": inhibition_table(config)}
+    if environments is not None:
+        blocks["incident-platforms"] = platform_routes(environments, config)
     for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
         if not pattern.search(text):

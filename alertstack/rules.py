@@ -119,7 +119,8 @@ def apply_for_overrides(sources: dict[str, dict], overrides: dict | None) -> Non
 
 def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str,
                extra: dict | None = None, slo_interval: str | None = None,
-               for_overrides: dict | None = None, declared_gpus: dict | None = None) -> dict[str, str]:
+               for_overrides: dict | None = None, declared_gpus: dict | None = None,
+               burn_rate_tiers: dict | None = None) -> dict[str, str]:
     """Every Prometheus rule file of the stack, {filename: YAML text}.
 
     slos: `prometheus_slos` (validated here; a malformed SLO raises slo.SLOError before anything is written).
@@ -133,6 +134,7 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
         the local environment shortens waits for its drills; production keeps the policy's values).
     declared_gpus: {host: GPU count} of the GPU hosts (alertstack.gpu.declared_gpus); adds the recording rules
         host:gpus_declared:count that GPUMissing compares with the GPUs reporting (file gpu-inventory.yml).
+    burn_rate_tiers: `prometheus_slo_burn_rate_tiers`, the named tiers the SLOs' alerts refer to (default: the role's).
     """
     if not runbooks_base_url or not dashboard_base_url:
         raise RuleError("rule_files needs runbooks_base_url and dashboard_base_url (e.g. http://localhost:8088 and http://localhost:3000/d)")
@@ -142,7 +144,7 @@ def rule_files(slos: list[dict], runbooks_base_url: str, dashboard_base_url: str
             raise RuleError(f"extra rule file {name} would replace a built-in rule file")
         content = yaml.safe_load(content) if isinstance(content, str) else content
         sources[name] = copy.deepcopy({"groups": content} if isinstance(content, list) else content)
-    validated = slo_mod.validate_slos(slos)
+    validated = slo_mod.validate_slos(slos, burn_rate_tiers)
     groups = slo_mod.rule_groups(validated, fast_interval=slo_interval or slo_mod.FAST_INTERVAL)
     sources[SLO_FILE] = {"groups": groups}
     if declared_gpus:

@@ -21,9 +21,9 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
 import yaml
 
+from alertstack import api
 from alertstack.images import OFFLINE
 
 STEP_S = 60
@@ -158,35 +158,29 @@ class Prometheus:
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
+                api.call("GET", f"{self.url}/-/ready", service=f"Prometheus {self.name}", timeout=5)
+                return
+            except api.ApiError:
                 pass
             time.sleep(1)
         logs = docker("logs", "--tail", "30", self.name, check=False)
         raise RuntimeError(f"Prometheus {self.name} not ready within {timeout:.0f} s: {logs.stdout}{logs.stderr}")
 
     def query(self, expr: str, at: float | None = None) -> list[dict]:
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        r = requests.post(f"{self.url}/api/v1/query", data=params, timeout=120)  # POST: long expressions
-        body = r.json()
-        if body.get("status") != "success":
-            raise RuntimeError(f"query {expr!r} failed: {body.get('error')}")
-        return body["data"]["result"]
+        return api.query(self.url, expr, at, timeout=120, post=True)  # POST: long expressions
 
     def scalar(self, expr: str, at: float | None = None) -> float | None:
         result = self.query(expr, at)
         return float(result[0]["value"][1]) if result else None
 
     def rule_groups(self) -> list[dict]:
-        return requests.get(f"{self.url}/api/v1/rules", timeout=30).json()["data"]["groups"]
+        return api.rules(self.url)["groups"]
 
     def metrics(self) -> dict[str, float]:
         """The unlabelled samples of /metrics, {name: value}."""
         out = {}
-        for line in requests.get(f"{self.url}/metrics", timeout=30).text.splitlines():
+        text = api.call("GET", f"{self.url}/metrics", service=f"Prometheus {self.name}", timeout=30).text
+        for line in text.splitlines():
             if line and not line.startswith("#") and "{" not in line:
                 name, _, value = line.partition(" ")
                 out[name] = float(value.split()[0])
@@ -201,11 +195,11 @@ class Prometheus:
         with path.open("w") as f:
             for group in rule_file["groups"]:
                 for rule in group["rules"]:
-                    r = requests.post(f"{self.url}/api/v1/query_range", timeout=300, data={
-                        "query": rule["expr"], "start": start, "end": end, "step": step_s}).json()
-                    if r.get("status") != "success":
-                        raise RuntimeError(f"range query of {rule['record']} failed: {r.get('error')}")
-                    for result in r["data"]["result"]:
+                    try:
+                        matrix = api.query_range(self.url, rule["expr"], start, end, step_s, timeout=300, post=True)
+                    except api.ApiError as exc:
+                        raise RuntimeError(f"range query of {rule['record']} failed: {exc}") from None
+                    for result in matrix:
                         labels = {**result["metric"], **rule.get("labels", {})}
                         labels.pop("__name__", None)
                         text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))

@@ -51,8 +51,8 @@ def raw_window_rules(slos: list[dict]) -> dict:
     """The naive baseline (sloth's shape): every window of every SLO from the raw counters, one 30 s group per SLO."""
     groups = []
     for s in slo_mod.validate_slos(slos):
-        labels = {"slo": s["name"], "sli": s["sli"]["type"], "service": s["service"]}
-        groups.append({"name": f"sloth-slo-sli-recordings-{s['name']}", "interval": "30s",
+        labels = {"slo": s.name, "sli": s.sli.type, "service": s.service}
+        groups.append({"name": f"sloth-slo-sli-recordings-{s.name}", "interval": "30s",
                        "rules": [{"record": f"{slo_mod.RECORD_PREFIX}{w}", "expr": slo_mod.bad_ratio_expr(s, w),
                                   "labels": dict(labels)} for w in slo_mod.WINDOWS]})
     return {"groups": groups}
@@ -149,14 +149,14 @@ def compare_budgets(slos: list[dict], proms: dict[str, bf.Prometheus], at: float
     every = max(1, len(validated) // 200)
     rows = []
     for s in validated[::every]:
-        raw = proms["raw"].scalar(slo_mod.bad_ratio_expr(s, s["window"]), at)
-        ours = proms["alertstack"].scalar(f'{slo_mod.RECORD_BUDGET}{{slo="{s["name"]}"}}', at)
+        raw = proms["raw"].scalar(slo_mod.bad_ratio_expr(s, s.window), at)
+        ours = proms["alertstack"].scalar(f'{slo_mod.RECORD_BUDGET}{{slo="{s.name}"}}', at)
         if raw is None or ours is None:
-            rows.append((s["name"], raw, ours, float("inf")))
+            rows.append((s.name, raw, ours, float("inf")))
             continue
-        raw_budget = 1 - raw / s["budget"]
+        raw_budget = 1 - raw / s.budget
         # budget consumed: raw ratio / budget; relative difference of the consumed part
-        rows.append((s["name"], raw_budget, ours, abs((1 - ours) - (1 - raw_budget)) / (1 - raw_budget)))
+        rows.append((s.name, raw_budget, ours, abs((1 - ours) - (1 - raw_budget)) / (1 - raw_budget)))
     return {"rows": rows, "max_rel": max(r[3] for r in rows)}
 
 

@@ -78,23 +78,23 @@ def prometheus_instances(groups, host, single_host, replicas=1, host_port=9090):
         raise AnsibleFilterError(str(exc)) from exc
 
 
-def slo_errors(slos):
-    """Problems of the SLO definitions, as sentences; [] when they are valid."""
+def slo_errors(slos, burn_rate_tiers=None):
+    """Problems of the SLO definitions (and the burn-rate tiers they refer to), as sentences; [] when they are valid."""
     from alertstack import slo
     try:
-        slo.validate_slos(plain(slos))
+        slo.validate_slos(plain(slos), plain(burn_rate_tiers))
     except slo.SLOError as exc:
         return [str(exc)]
     return []
 
 
 def rule_files(slos, runbooks_base_url, dashboard_base_url, extra=None, slo_interval=None, for_overrides=None,
-               declared_gpus=None):
+               declared_gpus=None, burn_rate_tiers=None):
     from alertstack import rules, slo
     try:
         return rules.rule_files(plain(slos), str(runbooks_base_url), str(dashboard_base_url), plain(extra),
                                 str(slo_interval) if slo_interval else None, plain(for_overrides),
-                                plain(declared_gpus))
+                                plain(declared_gpus), plain(burn_rate_tiers))
     except slo.SLOError as exc:
         raise AnsibleFilterError(f"prometheus_slos: {exc}") from exc
     except rules.RuleError as exc:

@@ -81,9 +81,11 @@ def for_sink(config: dict, sink: SinkServer) -> dict:
 
 
 @contextmanager
-def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: float = 60) -> Iterator[str]:
+def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: float = 60,
+                 name: str | None = None) -> Iterator[str]:
     """Alertmanager (offline image, host network, 127.0.0.1 only, no cluster) with `config`, the project's
-    notification templates and `secrets` as files; yields its URL; the container is removed afterwards."""
+    notification templates and `secrets` as files; yields its URL; the container (`name`, default a random one)
+    is removed afterwards."""
     (directory / "templates").mkdir(parents=True, exist_ok=True)
     (directory / "templates" / NOTIFICATION_TEMPLATES.name).write_text(NOTIFICATION_TEMPLATES.read_text())
     (directory / "secrets").mkdir(exist_ok=True)
@@ -91,7 +93,7 @@ def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: 
         (directory / "secrets" / name).write_text(value)
     (directory / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
-    name = f"alertstack-test-am-{uuid.uuid4().hex[:8]}"
+    name = name or f"alertstack-test-am-{uuid.uuid4().hex[:8]}"
     subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", "host", "--user", "0",
                     "-v", f"{directory}:/etc/alertmanager:ro", "--entrypoint", "/bin/alertmanager",
                     OFFLINE["alertmanager"], "--config.file=/etc/alertmanager/alertmanager.yml",
@@ -99,15 +101,20 @@ def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: 
                     "--storage.path=/tmp"], check=True, capture_output=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        while not _ready(url):
-            if time.monotonic() > deadline:
-                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
-                raise AssertionError(f"Alertmanager did not start: {logs.stdout}{logs.stderr}")
-            time.sleep(0.3)
+        wait_ready(url, name, ready_timeout_s)
         yield url
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
+    """Wait until the Alertmanager container `name` answers /-/ready at `url`; AssertionError with its logs."""
+    deadline = time.monotonic() + timeout_s
+    while not _ready(url):
+        if time.monotonic() > deadline:
+            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+            raise AssertionError(f"Alertmanager did not start: {logs.stdout}{logs.stderr}")
+        time.sleep(0.3)
 
 
 def _ready(url: str) -> bool:

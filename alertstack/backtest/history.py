@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from alertstack import api
+from alertstack.slo import SLO
 
 SCRAPE_S = 15
 """One raw sample per 15 s: the production scrape interval (roles/prometheus defaults)."""
@@ -115,26 +116,26 @@ def format_le(threshold: float) -> str:
     return repr(float(threshold))
 
 
-def slo_series(slo: dict) -> dict:
+def slo_series(slo: SLO) -> dict:
     """What to write for one SLO: {"kind", "good": labels, "bad": labels} (availability) or
     {"kind", "histogram", "labels", "threshold"} (latency). Raises HistoryError for shapes it cannot synthesize."""
-    sli = slo["sli"]
-    if sli["type"] == "availability":
-        total_metric, total_m = parse_selector(sli["total"])
-        err_metric, err_m = parse_selector(sli["errors"])
+    sli = slo.sli
+    if sli.type == "availability":
+        total_metric, total_m = parse_selector(sli.total)
+        err_metric, err_m = parse_selector(sli.errors)
         if total_metric != err_metric:
-            raise HistoryError(f"SLO {slo['name']}: errors and total are different metrics; synthetic history "
+            raise HistoryError(f"SLO {slo.name}: errors and total are different metrics; synthetic history "
                                f"supports one counter with a status label")
         base = {k: v for k, op, v in total_m if op == "="}
         if any(op != "=" for _, op, _ in total_m):
-            raise HistoryError(f"SLO {slo['name']}: sli.total must use only = matchers for synthetic history")
+            raise HistoryError(f"SLO {slo.name}: sli.total must use only = matchers for synthetic history")
         extra = [(k, op, v) for k, op, v in err_m if (k, op, v) not in total_m]
         bad = {**base, **{k: _value_matching(op, v) for k, op, v in extra}}
         good = {**base, **{k: ("200" if k in ("status", "code") else "ok") for k, _, _ in extra}}
         return {"kind": "availability", "metric": total_metric, "good": good, "bad": bad}
-    _, sel = parse_selector("x{" + _strip_braces(sli.get("selector", "")) + "}")
+    _, sel = parse_selector("x{" + _strip_braces(sli.selector) + "}")
     labels = {k: v for k, op, v in sel if op == "="}
-    return {"kind": "latency", "histogram": sli["histogram"], "labels": labels, "threshold": float(sli["threshold"])}
+    return {"kind": "latency", "histogram": sli.histogram, "labels": labels, "threshold": float(sli.threshold)}
 
 
 def _strip_braces(s: str) -> str:
@@ -181,11 +182,11 @@ def _place(rnd: random.Random, specs: list[tuple], start: int, end: int) -> list
     return placed
 
 
-def plan(slos: list[dict], days: int, seed: int, end: int, incident_ids: tuple[str, ...] | None = None) -> History:
+def plan(slos: list[SLO], days: int, seed: int, end: int, incident_ids: tuple[str, ...] | None = None) -> History:
     """Where the incidents and noise fall over `days` ending at `end` (00:00 UTC); deterministic for a seed."""
     rnd = random.Random(seed)
     start = end - days * DAY_S
-    by_type = {s["sli"]["type"]: s for s in slos}
+    by_type = {s.sli.type: s for s in slos}
     if incident_ids is None:
         incident_ids = tuple(i[0] for i in INCIDENTS_30D) if days >= 14 else SHORT_SET
     specs = [i for i in INCIDENTS_30D if i[0] in incident_ids]
@@ -193,7 +194,7 @@ def plan(slos: list[dict], days: int, seed: int, end: int, incident_ids: tuple[s
     for at, (iid, kind, target, ratio, dur, text) in _place(rnd, specs, start, end):
         if target in by_type:
             slo = by_type[target]
-            incidents.append(Incident(iid, kind, slo.get("runbook", slo["name"]), slo["name"], at, at + dur, ratio,
+            incidents.append(Incident(iid, kind, slo.runbook, slo.name, at, at + dur, ratio,
                                       text))
         elif target in ("feature", "prediction"):
             incidents.append(Incident(iid, kind, f"{target}-drift", None, at, at + dur, ratio, text))
@@ -204,12 +205,12 @@ def plan(slos: list[dict], days: int, seed: int, end: int, incident_ids: tuple[s
             for _ in range(rnd.randint(2, 4)):          # short blips
                 at = d0 + rnd.randrange(0, DAY_S, SCRAPE_S)
                 dur = rnd.choice((15, 30, 45, 60))
-                ratio = rnd.uniform(0.05, 0.30) if slo["sli"]["type"] == "availability" else rnd.uniform(0.05, 0.2)
-                noise.append(Noise("blip", slo["name"], at, at + dur, ratio))
+                ratio = rnd.uniform(0.05, 0.30) if slo.sli.type == "availability" else rnd.uniform(0.05, 0.2)
+                noise.append(Noise("blip", slo.name, at, at + dur, ratio))
         at = d0 + rnd.randrange(10 * 3600, 16 * 3600, SCRAPE_S)   # one deploy a day, working hours
         for slo in slos:
-            ratio = rnd.uniform(0.01, 0.03) if slo["sli"]["type"] == "availability" else rnd.uniform(0.02, 0.05)
-            noise.append(Noise("deploy", slo["name"], at, at + 90, ratio))
+            ratio = rnd.uniform(0.01, 0.03) if slo.sli.type == "availability" else rnd.uniform(0.02, 0.05)
+            noise.append(Noise("deploy", slo.name, at, at + 90, ratio))
         for kind, name in DRIFT_SERIES:                   # a PSI wobble above the threshold, shorter than `for`
             if rnd.random() < 0.3:
                 at = d0 + rnd.randrange(0, DAY_S, 60)
@@ -234,7 +235,7 @@ def _ratio_at(events: list, t: int, default: float) -> float:
     return default
 
 
-def write_openmetrics(history: History, slos: list[dict], path: Path, seed: int) -> int:
+def write_openmetrics(history: History, slos: list[SLO], path: Path, seed: int) -> int:
     """Write the raw series of the history to `path` (OpenMetrics, one sample per SCRAPE_S); return the count."""
     rnd = random.Random(seed * 7919 + 1)
     steps = (history.end - history.start) // SCRAPE_S
@@ -243,9 +244,9 @@ def write_openmetrics(history: History, slos: list[dict], path: Path, seed: int)
     with path.open("w") as f:
         for slo in slos:
             spec = slo_series(slo)
-            rps, phase = profiles.setdefault(slo["service"], (rnd.uniform(30, 80), rnd.uniform(0, 2 * math.pi)))
-            events = sorted([*[i for i in history.incidents if i.slo == slo["name"]],
-                             *[n for n in history.noise if n.slo == slo["name"]]], key=lambda e: e.start)
+            rps, phase = profiles.setdefault(slo.service, (rnd.uniform(30, 80), rnd.uniform(0, 2 * math.pi)))
+            events = sorted([*[i for i in history.incidents if i.slo == slo.name],
+                             *[n for n in history.noise if n.slo == slo.name]], key=lambda e: e.start)
             base_ratio = BASE_ERROR_RATIO if spec["kind"] == "availability" else BASE_SLOW_RATIO
             if spec["kind"] == "availability":
                 rows = {"good": [], "bad": []}
@@ -311,7 +312,7 @@ def _write_drift(history: History, f, rnd: random.Random) -> int:
     return count
 
 
-def synthesize(slos: list[dict], days: int, seed: int, path: Path, end: int | None = None,
+def synthesize(slos: list[SLO], days: int, seed: int, path: Path, end: int | None = None,
                incident_ids: tuple[str, ...] | None = None) -> History:
     """Plan and write `days` of history ending at 00:00 UTC today (or `end`)."""
     end = end if end is not None else int(time.time()) // DAY_S * DAY_S
@@ -322,22 +323,22 @@ def synthesize(slos: list[dict], days: int, seed: int, path: Path, end: int | No
 
 # --- a real Prometheus's raw series ------------------------------------------------------------------------------
 
-def source_selectors(slos: list[dict]) -> list[str]:
+def source_selectors(slos: list[SLO]) -> list[str]:
     """The selectors whose raw samples a backtest needs: every SLI's series, and the drift gauges."""
     out = []
     for slo in slos:
-        sli = slo["sli"]
-        if sli["type"] == "availability":
-            out += [sli["total"], sli["errors"]]
+        sli = slo.sli
+        if sli.type == "availability":
+            out += [sli.total, sli.errors]
         else:
-            inner = _strip_braces(sli.get("selector", ""))
+            inner = _strip_braces(sli.selector)
             extra = f",{inner}" if inner else ""
-            out.append(f'{{__name__=~"{sli["histogram"]}_(bucket|count)"{extra}}}')
+            out.append(f'{{__name__=~"{sli.histogram}_(bucket|count)"{extra}}}')
     out.append("model_drift_psi")
     return list(dict.fromkeys(out))
 
 
-def read_prometheus(url: str, slos: list[dict], days: int, path: Path, chunk_s: int = 6 * 3600,
+def read_prometheus(url: str, slos: list[SLO], days: int, path: Path, chunk_s: int = 6 * 3600,
                     auth=None, say=print) -> History:
     """Copy the raw samples of the SLO series (and drift gauges) of the last `days` from the Prometheus at `url`
     to `path` (OpenMetrics), `selector[6h]` at a time. Raises HistoryError if it is unreachable or the selectors

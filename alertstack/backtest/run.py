@@ -14,6 +14,7 @@ from alertstack import ansible, rendered
 from alertstack.backtest import engine, history, report, score
 from alertstack.paths import REPO_ROOT
 from alertstack.progress import say
+from alertstack.slo import SLO
 
 WARMUP_S = history.WARMUP_S
 """Alerts are scored from 6 h on (the incidents start later): the page tiers' windows (up to 6h) are full, as on a
@@ -57,16 +58,16 @@ def default_interval(rules_dir: Path) -> float:
     return 60.0
 
 
-def _slo_queries(slo: dict, duration_s: int) -> tuple[str, str]:
+def _slo_queries(slo: SLO, duration_s: int) -> tuple[str, str]:
     """(bad events, all events) over the last duration_s, PromQL from the SLO's own selectors."""
-    sli = slo["sli"]
+    sli = slo.sli
     d = f"[{int(duration_s)}s]"
-    if sli["type"] == "availability":
-        return f"sum(increase({sli['errors']}{d})) or vector(0)", f"sum(increase({sli['total']}{d}))"
-    inner = history._strip_braces(sli.get("selector", ""))
+    if sli.type == "availability":
+        return f"sum(increase({sli.errors}{d})) or vector(0)", f"sum(increase({sli.total}{d}))"
+    inner = history._strip_braces(sli.selector)
     sep = "," if inner else ""
-    hist = sli["histogram"]
-    le = history.format_le(sli["threshold"])
+    hist = sli.histogram
+    le = history.format_le(sli.threshold)
     total = f"sum(increase({hist}_count{{{inner}}}{d}))"
     return f"{total} - sum(increase({hist}_bucket{{{inner}{sep}le=\"{le}\"}}{d}))", total
 
@@ -76,26 +77,26 @@ def _value(eng: engine.Engine, expr: str, at: float) -> float:
     return float(result[0]["value"][1]) if result else 0.0
 
 
-def monthly_budget_events(eng: engine.Engine, slo: dict, start: int, end: int) -> float:
+def monthly_budget_events(eng: engine.Engine, slo: SLO, start: int, end: int) -> float:
     """Bad events the SLO allows in its window, at the history's average traffic: (1 - objective) x events."""
     _, total = _slo_queries(slo, end - start)
     events = _value(eng, total, end)
-    window_s = engine.seconds(slo.get("window", "30d"))
-    return (1 - float(slo["objective"])) * events * window_s / (end - start)
+    window_s = engine.seconds(slo.window)
+    return (1 - slo.objective) * events * window_s / (end - start)
 
 
-def budget_consumed(eng: engine.Engine, slo: dict, start: float, end: float, allowed: float) -> float:
+def budget_consumed(eng: engine.Engine, slo: SLO, start: float, end: float, allowed: float) -> float:
     """Share of the monthly error budget spent between start and end (measured by the backtest Prometheus)."""
     bad, _ = _slo_queries(slo, max(int(end - start), 60))
     return _value(eng, bad, end) / allowed if allowed else 0.0
 
 
-def check_series(eng: engine.Engine, slos: list[dict], at: float) -> None:
+def check_series(eng: engine.Engine, slos: list[SLO], at: float) -> None:
     """Every SLO's selectors return traffic: otherwise its alerts would be scored on nothing."""
     for slo in slos:
         _, total = _slo_queries(slo, 3600)
         if not eng.query(total, at):
-            raise BacktestError(f"SLO {slo['name']}: its selectors match no series in the history "
+            raise BacktestError(f"SLO {slo.name}: its selectors match no series in the history "
                                 f"({total}); the SLO metrics are missing")
 
 
@@ -163,8 +164,8 @@ def run(days: int = 30, seed: int = 1, env: str = "production", rules_dir: Path 
             raw.unlink()
             check_series(eng, slos, hist.end)
             scope = engine.alerts_in_scope(rules, engine.metric_names(eng.url))
-            by_name = {s["name"]: s for s in slos}
-            allowed = {s["name"]: monthly_budget_events(eng, s, hist.start, hist.end) for s in slos}
+            by_name = {s.name: s for s in slos}
+            allowed = {s.name: monthly_budget_events(eng, s, hist.start, hist.end) for s in slos}
             for inc in hist.incidents:
                 if inc.slo in by_name:
                     inc.budget = budget_consumed(eng, by_name[inc.slo], inc.start, inc.end, allowed[inc.slo])
@@ -176,7 +177,7 @@ def run(days: int = 30, seed: int = 1, env: str = "production", rules_dir: Path 
                 slo = by_name.get(ep.labels.get("slo", ""))
                 if slo:
                     ep.budget = budget_consumed(eng, slo, ep.active_at, ep.resolved_at or hist.end,
-                                                allowed[slo["name"]])
+                                                allowed[slo.name])
         result_score = score.score(evaluation, hist, scope)
         evaluation.stats["seconds"] = time.monotonic() - started
         say(f"backtest done in {evaluation.stats['seconds']:.0f} s")

@@ -14,10 +14,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from alertstack.vocabulary import duration_seconds as seconds
 from alertstack.vocabulary import longest_range_s as expression_window_s  # [5m] -> 300; 0 for an instant expression
+
+if TYPE_CHECKING:
+    from alertstack.slo import SLO
 
 
 def burn_rate_detection_s(objective: float, factor: float, window, bad_ratio: float, prior: float = 0.0) -> float:
@@ -92,34 +95,29 @@ def predict(detection_s: float, *, scrape_interval, evaluation_interval, for_, g
                      group_wait_s=seconds(group_wait), recording_interval_s=seconds(recording_interval), basis=basis)
 
 
-def alert_windows(slo: Mapping, alert_name: str) -> list[str]:
+def alert_windows(slo: SLO, alert_name: str) -> list[str]:
     """The long and short windows of every burn-rate pair of the SLO's alert `alert_name`."""
-    alert = next((a for a in slo["alerts"] if a["name"] == alert_name), None)
-    if alert is None:
-        raise ValueError(f"SLO {slo['name']!r} has no alert {alert_name!r}")
-    return list(dict.fromkeys(w for b in alert["burn_rates"] for w in (b["long"], b["short"])))
+    return list(slo.alert(alert_name).windows())
 
 
-def slo_alert_bound(slo: Mapping, alert_name: str, bad_ratio: float, *, scrape_interval, evaluation_interval,
+def slo_alert_bound(slo: SLO, alert_name: str, bad_ratio: float, *, scrape_interval, evaluation_interval,
                     group_wait, recording_interval=0, for_=None, priors: Mapping | None = None) -> MttdBound:
     """Bound for a burn-rate alert of a validated SLO (alertstack.slo), under a steady `bad_ratio` of bad events.
 
     `for_` overrides the SLO's `for` (pass the deployed rule's); the fastest of the alert's burn-rate pairs counts.
     `priors`: {window: bad ratio already in it when the fault starts} (measured before the fault; missing: 0).
     """
-    alert = next((a for a in slo["alerts"] if a["name"] == alert_name), None)
-    if alert is None:
-        raise ValueError(f"SLO {slo['name']!r} has no alert {alert_name!r}")
-    detections = [(multiwindow_detection_s(slo["objective"], b["factor"], b["long"], b["short"], bad_ratio, priors),
-                   b) for b in alert["burn_rates"]]
+    alert = slo.alert(alert_name)
+    detections = [(multiwindow_detection_s(slo.objective, b.factor, b.long, b.short, bad_ratio, priors), b)
+                  for b in alert.burn_rates]
     detection, b = min(detections, key=lambda x: x[0])
-    basis = (f"{b['factor']:g}x over {b['long']}/{b['short']} of a {slo['objective'] * 100:g} % SLO at "
+    basis = (f"{b.factor:g}x over {b.long}/{b.short} of a {slo.objective * 100:g} % SLO at "
              f"{bad_ratio * 100:g} % bad")
-    prior = (priors or {}).get(b["long"])
+    prior = (priors or {}).get(b.long)
     if prior:
-        basis += f", {prior * 100:.3g} % bad in the {b['long']} window before the fault"
+        basis += f", {prior * 100:.3g} % bad in the {b.long} window before the fault"
     return predict(detection, scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
-                   for_=alert["for"] if for_ is None else for_, group_wait=group_wait,
+                   for_=alert.for_ if for_ is None else for_, group_wait=group_wait,
                    recording_interval=recording_interval, basis=basis)
 
 

@@ -1,4 +1,5 @@
-"""Days of in-SLO history in the deployed stack's own Prometheus before a drill: what production's windows hold.
+"""Days of in-SLO (and healthy-model) history in the deployed stack's own Prometheus before a drill: what
+production's windows hold.
 
 A stack a few minutes old fills its 30m and 6h windows within seconds of a fault and has no 30-day budget, so a drill
 on it detects faster than the rule predicts and reports a meaningless remaining budget. `ensure()` gives the running
@@ -17,6 +18,11 @@ and returns at once):
    info series inlined with alertstack.slo.standalone_expr, as `promtool tsdb create-blocks-from rules` does), and
    backfilled the same way up to their first real evaluation.
 
+4. The gauges an alert compares with the past (`offset 7d`): model_performance_metric{metric="auc_roc"} (the
+   ModelPerformanceDegraded rule needs it above 0.80 a week ago) gets `days` of healthy values before its own first
+   sample: the level the gateway measures now (at least HEALTHY_AUC), +-0.01 on a daily cycle and noise. Checked and
+   added on its own, so a stack whose history was backfilled before this series was added gets it on the next call.
+
 The history ends where the real samples begin, so no series gets overlapping samples; the counter restart at the
 junction is an ordinary counter reset for rate().
 """
@@ -29,16 +35,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from alertstack import api, rendered, slo_backfill
 from alertstack.localstack import LocalStack
+
+if TYPE_CHECKING:
+    from alertstack import slo as slo_types
 
 STEP_S = 60                 # one raw sample a minute (rate() over 5m has 5)
 ERROR_SHARE = 0.0002        # in-SLO: 20 % of a 99.9 % SLO's budget over the window
 SLOW_SHARE = 0.0003
 BLOCK = "240h"              # promtool re-reads its input once per block
 LOAD_TIMEOUT_S = 240.0      # Prometheus reloads blocks every minute
+PERFORMANCE = 'model_performance_metric{metric="auc_roc"}'   # ModelPerformanceDegraded reads it `offset 7d`
+HEALTHY_AUC = 0.82          # the least level of its backfilled history (the rule wants > 0.80 a week ago)
 
 
 class HistoryError(RuntimeError):
@@ -54,16 +65,16 @@ def _scalar(stack: LocalStack, expr: str, at: float | None = None) -> float | No
     return float(result[0]["value"][1]) if result else None
 
 
-def raw_selectors(slos: list[dict]) -> list[str]:
+def raw_selectors(slos: list[slo_types.SLO]) -> list[str]:
     """The selectors of every raw series the SLOs read (availability: `total`; latency: the histogram's series)."""
     from alertstack import slo as slo_mod
     out = []
     for s in slos:
-        sli = s["sli"]
-        if sli["type"] == "availability":
-            out.append(sli["total"].strip())
+        sli = s.sli
+        if sli.type == "availability":
+            out.append(sli.total)
         else:
-            out += [slo_mod._with_matchers(f"{sli['histogram']}_{suffix}", sli["selector"])
+            out += [slo_mod._with_matchers(f"{sli.histogram}_{suffix}", sli.selector)
                     for suffix in ("count", "sum", "bucket")]
     return list(dict.fromkeys(out))
 
@@ -77,6 +88,20 @@ def first_sample(stack: LocalStack, selector: str, days: float, step_s: float) -
     span = int(2 * step_s + 10)
     fine = _scalar(stack, f"min(min_over_time(timestamp({selector})[{span}s:1s]))", at=coarse + 1)
     return fine if fine is not None else coarse
+
+
+def wait_first_sample(stack: LocalStack, selector: str, days: float, step_s: float, missing: str,
+                      timeout_s: float = 120) -> float:
+    """first_sample(), waiting up to `timeout_s` for the first scrapes of a stack deployed a moment ago;
+    HistoryError(`missing`) if there is still none."""
+    deadline = time.time() + timeout_s
+    while True:
+        first = first_sample(stack, selector, days, step_s)
+        if first is not None:
+            return first
+        if time.time() >= deadline:
+            raise HistoryError(missing)
+        time.sleep(5)
 
 
 def has_history(stack: LocalStack, selector: str, days: float, now: float) -> bool:
@@ -103,18 +128,18 @@ def _metric_name(selector: str) -> str:
     return match.group(1)
 
 
-def raw_series_plan(stack: LocalStack, slos: list[dict]) -> list[dict]:
+def raw_series_plan(stack: LocalStack, slos: list[slo_types.SLO]) -> list[dict]:
     """One entry per raw series to backfill: {name, labels, kind, share}. `share` is the fraction of the request
     rate the series counts (requests by status; histogram buckets by le; `sum` counts seconds per request)."""
     from alertstack import slo as slo_mod
     plan = []
     for s in slos:
-        sli = s["sli"]
-        if sli["type"] == "availability":
-            total = _q(stack, f"rate({sli['total'].strip()}[2m])")   # shares of the last two minutes
-            bad = {_key(r["metric"]) for r in _q(stack, sli["errors"].strip())}
+        sli = s.sli
+        if sli.type == "availability":
+            total = _q(stack, f"rate({sli.total}[2m])")   # shares of the last two minutes
+            bad = {_key(r["metric"]) for r in _q(stack, sli.errors)}
             if not total:
-                raise HistoryError(f"no series of {sli['total'].strip()} in Prometheus: is the gateway scraped?")
+                raise HistoryError(f"no series of {sli.total} in Prometheus: is the gateway scraped?")
             good = [r for r in total if _key(r["metric"]) not in bad]
             good_sum = sum(float(r["value"][1]) for r in good)
             first_bad = sorted(bad)[:1]
@@ -124,10 +149,10 @@ def raw_series_plan(stack: LocalStack, slos: list[dict]) -> list[dict]:
                     share = ("bad", 1.0 if k in first_bad else 0.0)
                 else:
                     share = ("good", float(r["value"][1]) / good_sum if good_sum else 1 / len(good))
-                plan.append({"name": _metric_name(sli["total"]), "labels": dict(k), "kind": share[0],
+                plan.append({"name": _metric_name(sli.total), "labels": dict(k), "kind": share[0],
                              "share": share[1]})
         else:
-            hist, sel, threshold = sli["histogram"], sli["selector"], float(sli["threshold"])
+            hist, sel, threshold = sli.histogram, sli.selector, sli.threshold
             # Shares from the last two minutes of steady traffic (the counters since the gateway started may hold
             # earlier drills); at and above the threshold bucket, all but the in-SLO slow share (write_raw).
             rates = {_key(r["metric"]): float(r["value"][1]) for r in _q(
@@ -230,6 +255,56 @@ def wait_loaded(stack: LocalStack, selector: str, at: float) -> float:
                        f"(no sample of {selector} before {at:.0f}); see `docker logs {stack.container('prometheus')}`")
 
 
+# --- gauges compared with the past --------------------------------------------------------------------------------
+
+def write_gauge(path: Path, series: list[dict], level: float, start: int, end: int, seed: int = 11) -> int:
+    """OpenMetrics of each label set of `series` every STEP_S over [start, end]: `level` +-0.01 on a daily cycle
+    and +-0.005 noise, never below HEALTHY_AUC - 0.01; returns the number of samples."""
+    rnd = random.Random(seed)
+    samples = 0
+    with path.open("w") as f:
+        for metric in series:
+            name = _labels_text(metric["__name__"], metric)
+            for t in range(start, end + 1, STEP_S):
+                value = level + 0.01 * math.sin(2 * math.pi * (t % 86400) / 86400) + rnd.uniform(-0.005, 0.005)
+                f.write(f"{name} {max(value, HEALTHY_AUC - 0.01):.4f} {t}\n")
+                samples += 1
+        f.write("# EOF\n")
+    return samples
+
+
+def copy_gauge(stack: LocalStack, days: float, now: float, say: Callable[[str], None]) -> dict | str:
+    """Blocks of healthy PERFORMANCE history for the `days` before its first sample, copied into Prometheus
+    (not waited for: `wait_gauge`), unless it is there ("present")."""
+    if has_history(stack, PERFORMANCE, days, now):
+        return "present"
+    first = wait_first_sample(stack, PERFORMANCE, days, STEP_S,
+                              f"no sample of {PERFORMANCE} in Prometheus after 120s: is the gateway scraped?")
+    series = [r["metric"] for r in _q(stack, PERFORMANCE)]
+    level = max(_scalar(stack, f"avg(avg_over_time({PERFORMANCE}[10m]))") or 0.0, HEALTHY_AUC)
+    end = int(first) - STEP_S
+    start = int(end - days * 86400) // STEP_S * STEP_S
+    say(f"history: backfilling {days:g} days of {PERFORMANCE} at {level:.3f} ({len(series)} series) before its "
+        f"first sample at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(first))} UTC")
+    with tempfile.TemporaryDirectory(prefix="ai-alerting-history-") as tmp:
+        work = Path(tmp)
+        samples = write_gauge(work / "gauge.om", series, level, start, end)
+        blocks = load_blocks(stack, work, "gauge.om", "gauge")
+    return {"series": len(series), "level": round(level, 4), "start": start, "end": end, "samples": samples,
+            "blocks": blocks, "t_copied": time.time()}
+
+
+def wait_gauge(stack: LocalStack, copied: dict | str, say: Callable[[str], None]) -> dict | str:
+    """Wait until Prometheus answers from the blocks copy_gauge copied (at once when they were loaded meanwhile)."""
+    if not isinstance(copied, dict):
+        return copied
+    wait_loaded(stack, PERFORMANCE, copied["start"] + 3600)
+    loaded = {k: v for k, v in copied.items() if k != "t_copied"}
+    loaded["load_wait_s"] = round(time.time() - copied["t_copied"], 1)
+    say(f"history: {copied['samples']} samples of {PERFORMANCE} loaded {loaded['load_wait_s']:.0f}s after the copy")
+    return loaded
+
+
 # --- recorded series ----------------------------------------------------------------------------------------------
 
 def range_read_records(rule_files: dict) -> list[dict]:
@@ -281,7 +356,8 @@ def write_recorded(stack: LocalStack, path: Path, records: list[dict], start: fl
 def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = print) -> dict:
     """Backfill `days` of in-SLO history of the demo services into the stack's Prometheus unless it holds them.
 
-    Returns what it did: {"raw": {...} | "present", "recorded": {...} | "present", "seconds"}.
+    Returns what it did: {"raw": {...} | "present", "recorded": {...} | "present", "gauges": {...} | "present",
+    "seconds"}.
     """
     t_start = time.time()
     root = rendered.deployed(stack.root)
@@ -290,6 +366,7 @@ def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = pri
     main = selectors[0]
     now = time.time()
     result: dict = {"days": days}
+    gauge = copy_gauge(stack, days, now, say)  # first: Prometheus loads its blocks while the rest is backfilled
     records = range_read_records(root.rule_files())
     scrape_s = slo_backfill_seconds(api.config(stack.prometheus_url, stack.auth).get("global", {})
                                     .get("scrape_interval", "1m"))
@@ -297,13 +374,8 @@ def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = pri
         result["raw"] = "present"
         hist_start = None
     else:
-        first, deadline = None, time.time() + 120  # a stack deployed a moment ago: its first scrapes
-        while first is None and time.time() < deadline:
-            first = first_sample(stack, main, days, max(scrape_s, 60))
-            if first is None:
-                time.sleep(5)
-        if first is None:
-            raise HistoryError(f"no sample of {main} in Prometheus yet: deploy the stack and let it scrape first")
+        first = wait_first_sample(stack, main, days, max(scrape_s, 60),
+                                  f"no sample of {main} in Prometheus yet: deploy the stack and let it scrape first")
         if time.time() - first < 60:  # a rate over a minute of traffic at least
             say(f"history: waiting {60 - (time.time() - first):.0f}s for a minute of scraped traffic")
             time.sleep(60 - (time.time() - first))
@@ -351,6 +423,7 @@ def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = pri
                               "blocks": blocks, "load_wait_s": round(waited, 1)}
         say(f"history: {samples} recorded samples ({', '.join(result['recorded']['rules'])}) loaded after "
             f"{waited:.0f}s")
+    result["gauges"] = wait_gauge(stack, gauge, say)
     result["seconds"] = round(time.time() - t_start, 1)
     return result
 

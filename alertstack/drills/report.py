@@ -12,12 +12,16 @@ import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from alertstack.drills import timeline as tl
 from alertstack.drills.timeline import Timeline, iso
 from alertstack.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from alertstack import slo as slo_types
 
 TEMPLATE = REPO_ROOT / "docs" / "process" / "post-incident-review-template.md"
 TO_FILL = "_(to be written in the review meeting)_"
@@ -131,11 +135,11 @@ def _incident_window(timeline: Timeline) -> tuple[float, float]:
 
 # --- measurement from Prometheus --------------------------------------------------------------------------------
 
-def budget_queries(slo_def: dict, duration_s: int) -> dict:
+def budget_queries(slo_def: slo_types.SLO, duration_s: int) -> dict:
     """The PromQL of the bad-event ratio over the incident and of the budget remaining, for a validated SLO."""
     from alertstack import slo as slo_mod
     return {"bad_ratio": " ".join(slo_mod.bad_ratio_expr(slo_def, f"{duration_s}s").split()),
-            "remaining": f'{slo_mod.RECORD_BUDGET}{{slo="{slo_def["name"]}"}}'}
+            "remaining": f'{slo_mod.RECORD_BUDGET}{{slo="{slo_def.name}"}}'}
 
 
 def budget_consumed(bad_ratio: float, duration_s: float, objective: float, window_s: float) -> float:
@@ -149,6 +153,7 @@ def budget_consumed(bad_ratio: float, duration_s: float, objective: float, windo
 def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
     """Query Prometheus for the chart series and the error budget; every query is recorded, failures too."""
     from alertstack import api
+    from alertstack import slo as slo_mod
     from alertstack.drills import bounds
     data = {"series": [], "budget": [], "queries": [], "errors": []}
     t0, t1 = _incident_window(timeline)
@@ -164,7 +169,8 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
         except api.ApiError as exc:
             data["errors"].append(f"chart query failed: {exc}")
     wanted = timeline.meta.get("budget_slos") or []
-    slos = {s["name"]: s for s in timeline.meta.get("slos") or []}  # as deployed (the runner read them)
+    # as deployed (the runner read them and wrote them out with their burn rates: SLO.to_dict)
+    slos = {s.name: s for s in (slo_mod.validate_slo(d) for d in timeline.meta.get("slos") or [])}
     if set(wanted) - set(slos):
         data["errors"].append(f"SLO definitions missing: {', '.join(sorted(set(wanted) - set(slos)))}")
     duration = int(round(t1 - t0))
@@ -173,7 +179,7 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
         if s is None:
             continue
         q = budget_queries(s, duration)
-        entry = {"slo": name, "objective": s["objective"], "window": s["window"], "duration_s": duration,
+        entry = {"slo": name, "objective": s.objective, "window": s.window, "duration_s": duration,
                  "queries": q, "bad_ratio": None, "consumed": None, "remaining": None}
         data["queries"].append({"purpose": f"error budget of {name}: bad ratio over the incident", "query":
                                 q["bad_ratio"], "at": iso(t1)})
@@ -185,8 +191,8 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
         except api.ApiError as exc:
             data["errors"].append(f"error budget query for {name} failed: {exc}")
         if entry["bad_ratio"] is not None and not math.isnan(entry["bad_ratio"]):
-            entry["consumed"] = budget_consumed(entry["bad_ratio"], duration, s["objective"],
-                                                bounds.seconds(s["window"]))
+            entry["consumed"] = budget_consumed(entry["bad_ratio"], duration, s.objective,
+                                                bounds.seconds(s.window))
         data["budget"].append(entry)
     return data
 

@@ -143,6 +143,32 @@ def open_pages(stack: LocalStack, alertname: str, resolving_channels: list, look
             if any(channels.channel_matches(c, actual) and status == "firing" for actual, status in last.items())]
 
 
+def close_lost_page(stack: LocalStack, alertname: str, lookback_s: float = 86400.0) -> list:
+    """Resolve in Alertmanager the alerts of `alertname`'s last firing page (their labels as the webhook receiver
+    got them), so that it sends the resolve it lost and pages the next incident. Returns the label sets sent."""
+    pages = [m for m in notifications_about(stack, alertname, since=time.time() - lookback_s, status="firing")
+             if m.get("alerts")]
+    if not pages:
+        return []
+    page, now = pages[-1], time.time()
+
+    def rfc3339(t: float) -> str:
+        return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+    alerts = []
+    for a in page["alerts"]:
+        if a.get("labels", {}).get("alertname") == alertname:
+            started = api.parse_time(a.get("startsAt")) or page["received_at"]
+            alerts.append({"labels": a["labels"], "annotations": a.get("annotations") or {},
+                           "startsAt": rfc3339(min(started, page["received_at"])), "endsAt": rfc3339(now)})
+    api.post_alerts(stack.alertmanager_url, alerts, stack.auth)
+    return [a["labels"] for a in alerts]
+
+
+def _group_interval_s(stack: LocalStack) -> float:
+    route = api.alertmanager_config(stack.alertmanager_url, stack.auth).get("route") or {}
+    return bounds.seconds(route.get("group_interval", "5m"))
+
+
 def shortened_values(alertname: str, deployed_for_s: float | None) -> list[dict]:
     """The alert's `for` where the environment shortened the policy's (rules_data; prometheus_alert_for_overrides)."""
     from alertstack import rules
@@ -263,6 +289,8 @@ def _fault_left_over(name: str, stack: LocalStack) -> bool:
             return faults.drift_running(stack)
         if name == "network-latency":
             return faults.netem_active(stack)
+        if name == "model-performance":
+            return faults.concept_shift_running(stack)
     except Exception:  # noqa: BLE001  (a check only; the preflight reports real problems)
         return False
     return False
@@ -360,7 +388,7 @@ class _Drill:
             self.slos = self.written.slos_by_name()
         except rendered.RenderedError as exc:
             return self._cannot_run("SLO definitions read", exc)
-        timeline.meta["slos"] = [self.slos[name] for name in sc.budget_slos if name in self.slos]
+        timeline.meta["slos"] = [self.slos[name].to_dict() for name in sc.budget_slos if name in self.slos]
         timeline.meta["key_metric"] = key_metric_query(sc, self.slos)
         if sc.evaluator == "prometheus":
             try:
@@ -389,7 +417,9 @@ class _Drill:
         h = self.timeline.meta["history"]
         self.timeline.step("history backfilled", PASSED, message=(
             f"{h['days']:g} days before the first scrape: raw {'already there' if h['raw'] == 'present' else 'backfilled'}"
-            f", recorded rates {'already there' if h['recorded'] == 'present' else 'backfilled'} ({h['seconds']:.0f}s)"))
+            f", recorded rates {'already there' if h['recorded'] == 'present' else 'backfilled'}"
+            f", model performance {'already there' if h.get('gauges', 'present') == 'present' else 'backfilled'}"
+            f" ({h['seconds']:.0f}s)"))
         return True
 
     def plan(self) -> None:
@@ -438,20 +468,33 @@ class _Drill:
 
         state = {"text": "clear"}
 
-        def quiet():
+        def inactive():
             active = _active(stack, sc)
-            if active:
-                state["text"] = f"{sc.alertname} still {active[0]}"
-                return False, state["text"]
+            state["text"] = f"{sc.alertname} still {active[0]}" if active else "clear"
+            return not active, state["text"]
+
+        def resolved():
             unresolved = open_pages(stack, sc.alertname, self.expect.resolved)
-            if unresolved:
-                state["text"] = (f"{sc.alertname} is inactive, but its last page on "
-                                 f"{', '.join(_chan(c) for c in unresolved)} is not resolved yet")
-                return False, state["text"]
-            return True, "clear"
+            state["text"] = (f"its last page on {', '.join(_chan(c) for c in unresolved)} is not resolved yet"
+                             if unresolved else "clear")
+            return not unresolved, state["text"]
         t = time.time()
-        if not _wait(self.progress, f"{sc.alertname} and its last page to be resolved before the fault", quiet,
-                     t + self.cfg.precondition_timeout_s, self.cfg, t):
+        deadline = t + self.cfg.precondition_timeout_s
+        quiet = _wait(self.progress, f"{sc.alertname} to be inactive before the fault", inactive, deadline,
+                      self.cfg, t)
+        if quiet and not resolved()[0]:
+            # Alertmanager sends the resolve at the group's next flush: one group_interval after the alert cleared.
+            grace = min(deadline, time.time() + _group_interval_s(stack) + 2 * self.cfg.poll_s + 30)
+            quiet = _wait(self.progress, f"the last page of {sc.alertname} to be resolved", resolved, grace,
+                          self.cfg, t)
+            if not quiet:
+                self.progress.say(f"{state['text']}, though the alert is inactive: Alertmanager lost the alert "
+                                  "(a restart of Prometheus and Alertmanager) and would not page it again before "
+                                  "repeat_interval; sending it the resolved alert, as Prometheus would have")
+                self.timeline.meta["closed_lost_pages"] = close_lost_page(stack, sc.alertname)
+                quiet = _wait(self.progress, f"the last page of {sc.alertname} to be resolved", resolved, deadline,
+                              self.cfg, t)
+        if not quiet:
             self.timeline.step("alert inactive before the fault", FAILED, self.cfg.precondition_timeout_s,
                                time.time() - t, f"before any fault was injected: {state['text']}")
             return False
@@ -542,7 +585,8 @@ class _Drill:
         agrees = abs(diff) <= tolerance
         self.timeline.meta["bound_agreement"] = {"bound_s": bound.total_s, "measured_s": m["time_to_notify_s"],
                                                  "difference_s": diff, "tolerance_s": tolerance, "agrees": agrees,
-                                                 "group_wait_s": timing.get("group_wait_s")}
+                                                 "group_wait_s": timing.get("group_wait_s"),
+                                                 "estimate": self.sc.detection.kind != "slo"}
         text = (f"time to notify {m['time_to_notify_s']:.0f}s vs bound {bound.total_s:.0f}s: {diff:+.0f}s "
                 f"(tolerance: evaluation {bound.evaluation_interval_s:.0f}s + group_wait {bound.group_wait_s:.0f}s)")
         if self.sc.detection.kind == "slo":

@@ -141,6 +141,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "fire where Grafana and Loki run; offline mode (the local environment) deploys neither, so this drill "
              "reports the gap instead of a pass there.",
         budget_slos=()),
+    Scenario(
+        name="model-performance", title="Model performance degraded by concept drift",
+        fault=f"outcomes labelled by a shifted concept (fraud among older users) arrive at "
+              f"{faults.CONCEPT_SHIFT['rps']}/s next to the steady traffic's; same inputs, same model, same latency",
+        alertname="ModelPerformanceDegraded", severity="high",
+        detection=Detection("threshold", detection_s=30),
+        key_metric='model_performance_metric{metric="auc_roc"}',
+        key_metric_label="AUC-ROC on the last labelled outcomes",
+        load=None,  # the steady traffic posts the healthy outcomes; the fault brings its own users
+        tolerated_alerts=("InferenceRequestRateAnomalous",),
+        note="ModelPerformanceDegraded waits 24h in production (rules_data/ml.yml) and compares with 7 days ago; "
+             "the local environment shortens the wait with prometheus_alert_for_overrides, and the history "
+             "backfill gives model_performance_metric its healthy week.",
+        budget_slos=()),
 )}
 
 

@@ -1,4 +1,4 @@
-"""Every runnable drill, one after the other, unattended: `invoke drill --all [--report]` (a weekly chaos run).
+"""Every runnable drill, one after the other, unattended: `invoke drill all [--report]` (a weekly chaos run).
 
 A scenario is runnable when the evaluator of its alert runs on the stack: Prometheus alerts always; Grafana-managed
 log alerts only where Grafana answers (offline mode deploys neither Grafana nor Loki). Each drill writes its own
@@ -69,7 +69,7 @@ def row(result: DrillResult) -> dict:
             "mitigation_to_resolved_s": m["mitigation_to_resolved_s"],
             "mitigation_to_resolved_notification_s": m["mitigation_to_resolved_notification_s"],
             "bound_s": result.bound.total_s if result.bound else None,
-            "bound_agrees": agreement.get("agrees"),
+            "bound_agrees": agreement.get("agrees"), "bound_is_estimate": bool(agreement.get("estimate")),
             "failed_steps": [s.name for s in result.failed_steps] + list(result.errors),
             "incident": str(result.incident_dir) if result.incident_dir else None}
 
@@ -86,8 +86,13 @@ def summary_markdown(suite: SuiteResult) -> str:
            "| Scenario | Alert | Result | MTTD | Time to notify | Predicted bound | Mitigation -> resolved | "
            "Mitigation -> resolved notification | Incident |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        bound = _s(r["bound_s"]) + ("" if r["bound_agrees"] is None else (" (agrees)" if r["bound_agrees"]
-                                                                           else " (does NOT agree)"))
+        if r["bound_agrees"] is None:
+            verdict = ""
+        elif r.get("bound_is_estimate"):  # a threshold alert's bound: an estimate, not checked
+            verdict = " (estimate)"
+        else:
+            verdict = " (agrees)" if r["bound_agrees"] else " (does NOT agree)"
+        bound = _s(r["bound_s"]) + verdict
         result = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failed_steps"])
         incident = f"[{Path(r['incident']).name}](../{Path(r['incident']).name}/review.md)" if r["incident"] else "-"
         out.append(f"| {r['scenario']} | {r['alert']} | {result} | {_s(r['mttd_s'])} | {_s(r['time_to_notify_s'])} "

@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models.dashboard import (DashboardLinkType, DataSour
                                                      VariableRefresh)
 
 from alertstack import slo
+from alertstack.defaults import default_burn_rate_tiers
 from alertstack.grafana.datasources import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID
 
 SLO_OVERVIEW = "slo-overview"
@@ -116,9 +117,11 @@ def latency_bad_ratio(window: str) -> str:
 
 
 def _tiers_text() -> str:
-    """The policy's default tiers, as the burn rate panel describes them (slo.DEFAULT_TIERS)."""
-    return "; ".join(f"{t['severity']}: " + " or ".join(f"{b['factor']:g}x over {b['long']} and {b['short']}"
-                                                        for b in t["burn_rates"]) for t in slo.DEFAULT_TIERS)
+    """The policy's default alerts and their burn-rate tiers, as the burn rate panel describes them
+    (slo.DEFAULT_ALERTS, the role's prometheus_slo_burn_rate_tiers)."""
+    tiers = slo.validate_tiers(default_burn_rate_tiers())
+    return "; ".join(f"{severity}: " + " or ".join(f"{b.factor:g}x over {b.long} and {b.short}" for b in tiers[tier])
+                     for _, severity, _, tier in slo.DEFAULT_ALERTS)
 
 
 def slo_overview():

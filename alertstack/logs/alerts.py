@@ -1,5 +1,5 @@
-"""The log-based alerts, defined once; `alertstack.grafana.alerts` (Grafana) and `loki_rules` (Loki ruler) render
-them.
+"""The log-based alerts, defined once as data (alertstack/logs/alerts.yml); `alertstack.grafana.alerts` (Grafana) and
+`loki_rules` (Loki ruler) render them.
 
 Both evaluators run the same LogQL expression against the same labels (written by the log shipper for every source
 declared in `log_collection`, Docker, journald or file: `service`, `host`, `env`, `level`, see
@@ -10,15 +10,15 @@ fires (the other labels are equal); either keeps alerting if the other evaluator
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from alertstack import catalog
 
-# PII or secrets that reached Loki unredacted, or any marker the shipper's redaction rules write in their place
-# (alertstack/logs/redaction.yml; both mean: the application logs personal data or credentials).
-PII_LINE_REGEX = (r"\[REDACTED-[A-Z]+\]"
-                  r"|\b\d{3}-\d{2}-\d{4}\b"
-                  r"|\b\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,4}\b"
-                  r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+ALERTS_FILE = Path(__file__).with_name("alerts.yml")
+PII_PLACEHOLDER = "PII_LINE_REGEX"
+"""The word in an alert's expr that stands for PII_LINE_REGEX."""
 
 
 @dataclass(frozen=True)
@@ -42,46 +42,21 @@ class LogAlert:
         return {"gt": ">", "lt": "<"}[self.op]
 
 
-LOG_ALERTS: tuple[LogAlert, ...] = (
-    LogAlert(
-        name="FeatureNotFoundErrors",
-        expr='sum(count_over_time({service="inference-gateway", level=~"warning|error"} '
-             '|= "FeatureNotFound" [5m]))',
-        op="gt", threshold=20, for_="5m", severity="warning", team="data", service="feature-store",
-        summary="FeatureNotFound errors in the inference gateway logs",
-        description="The inference gateway logged {{ $value }} FeatureNotFound errors in the last 5 minutes "
-                    "(threshold 20): features are missing from the feature store or their definitions changed.",
-        dashboard_uid="ml-monitoring",
-    ),
-    LogAlert(
-        name="ErrorLogRateSpike",
-        expr='sum(rate({service="inference-gateway", level="error"}[5m]))',
-        op="gt", threshold=1, for_="10m", severity="warning", team="ml-platform", service="inference-gateway",
-        summary="Error log rate spike in the inference gateway",
-        description="The inference gateway logs {{ $value }} error lines per second over 5 minutes "
-                    "(threshold 1/s).",
-        dashboard_uid="inference-service",
-    ),
-    LogAlert(
-        name="PIIInLogs",
-        expr='sum(count_over_time({service=~".+"} |~ `' + PII_LINE_REGEX + '` [10m]))',
-        op="gt", threshold=0, for_="0m", severity="critical", team="platform", service="logging",
-        summary="Personal data (PII) written to the logs",
-        description="{{ $value }} log lines in the last 10 minutes contained PII or a redaction marker: an "
-                    "application logs personal data or credentials (secret, card, IBAN, e-mail, national id, "
-                    "phone). Redaction masked what it recognised; find and fix the log statement.",
-        dashboard_uid="oncall-overview",
-    ),
-    LogAlert(
-        name="LogIngestionOutage",
-        expr='absent_over_time({service="inference-gateway"}[10m])',
-        op="gt", threshold=0, for_="5m", severity="high", team="platform", service="logging",
-        summary="No logs from the inference gateway reach Loki",
-        description="Loki has received no log line from the inference gateway for 10 minutes: the log shipper, "
-                    "Loki ingestion or the gateway itself is down.",
-        dashboard_uid="oncall-overview",
-    ),
-)
+def load(path: Path = ALERTS_FILE) -> tuple[str, tuple[LogAlert, ...]]:
+    """(PII_LINE_REGEX, LOG_ALERTS) from the data file: its `pii_line_regex` alternatives joined with |, and its
+    `alerts` (key `for` is LogAlert.for_) with PII_PLACEHOLDER in an expr replaced by the regex."""
+    data = yaml.safe_load(path.read_text())
+    pii = "|".join(data["pii_line_regex"])
+
+    def alert(fields: dict) -> LogAlert:
+        fields = {("for_" if k == "for" else k): v for k, v in fields.items()}
+        return LogAlert(**{**fields, "expr": fields["expr"].replace(PII_PLACEHOLDER, pii)})
+    return pii, tuple(alert(a) for a in data["alerts"])
+
+
+PII_LINE_REGEX, LOG_ALERTS = load()
+"""PII or secrets that reached Loki unredacted, or any marker the shipper's redaction rules write in their place
+(alertstack/logs/redaction.yml; both mean: the application logs personal data or credentials); and the alerts."""
 
 
 def runbook_slugs() -> dict[str, str]:

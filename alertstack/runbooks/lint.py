@@ -39,6 +39,8 @@ DEMO_PLATFORM_METRICS = frozenset({
     "inference_gpu_memory_total_bytes",
     "model_drift_psi",
     "model_performance_metric",
+    "model_feedback_total",
+    "model_feedback_window_labels",
     "model_fairness_metric",
     "inference_input_validation_failures_total",
 })

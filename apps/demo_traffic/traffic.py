@@ -6,6 +6,13 @@ MAX_IN_FLIGHT requests in flight, and the process exits 0 after TRAFFIC_MAX_S (t
 failure; a deploy starts it again). The target must be a container of the project's own Compose network (or
 loopback): TRAFFIC_URL's host is checked against TRAFFIC_ALLOWED_HOSTS.
 
+Labelled outcomes: for a share of the answered predictions (TRAFFIC_FEEDBACK_SHARE, default 1) the users' true
+outcome (fraud or not) is posted to the gateway's POST /feedback {"request_id", "label"}, right after the answer, by
+the same worker (so feedback never exceeds the prediction rate nor MAX_IN_FLIGHT). The outcome is drawn from the
+demo world's concept (TRAFFIC_CONCEPT, `outcome`): "trained", the fraud process the model learned (its logit ranks
+it; the live AUC-ROC is about 0.9), or "shifted", a new fraud pattern among older users that the model scores as
+safe (concept drift: same inputs, same model, AUC-ROC about 0.35; alertstack.faults model-performance).
+
 Why: burn-rate windows hold minutes to days of traffic. With users only during a drill, a stack a few minutes old
 detects a fault faster than the rule predicts; with steady traffic (and the backfilled history before it,
 alertstack.drills.history) the windows hold what production holds.
@@ -13,6 +20,7 @@ alertstack.drills.history) the windows hold what production holds.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -25,6 +33,7 @@ import urllib.request
 
 MAX_RPS = 50.0
 MAX_IN_FLIGHT = 64
+CONCEPTS = ("trained", "shifted")
 
 
 def payload(rng: random.Random) -> bytes:
@@ -32,7 +41,28 @@ def payload(rng: random.Random) -> bytes:
     return json.dumps({"user_id": f"u{rng.randint(0, 9999)}", "features": {"user_age": age}}).encode()
 
 
-def check(url: str, rps: float, max_s: float, allowed: list[str]) -> None:
+def outcome(rng: random.Random, score: float, user_age: float, concept: str = "trained") -> bool:
+    """The true outcome (fraud or not) of a prediction in the demo world.
+
+    trained: P(fraud) = sigmoid(2 logit(score) + 1), the process the model was trained on (it ranks users as
+    the model does, a little more sharply than the model's calibration). shifted: P(fraud) = sigmoid(-2.2 +
+    (user_age - 35) / 10), fraud among older users whatever their balance, which the model scores as safe."""
+    if concept == "shifted":
+        z = -2.2 + (user_age - 35.0) / 10.0
+    else:
+        p = min(max(score, 1e-9), 1 - 1e-9)
+        z = 2.0 * math.log(p / (1 - p)) + 1.0
+    return rng.random() < 1.0 / (1.0 + math.exp(-z))
+
+
+def feedback_url(url: str) -> str:
+    """The gateway's /feedback next to its /predict."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/feedback", "", ""))
+
+
+def check(url: str, rps: float, max_s: float, allowed: list[str], feedback_share: float = 0.0,
+          concept: str = "trained") -> None:
     host = urllib.parse.urlsplit(url).hostname
     if host not in allowed:
         raise SystemExit(f"error: TRAFFIC_URL host {host!r} is not one of {', '.join(allowed)}")
@@ -40,6 +70,10 @@ def check(url: str, rps: float, max_s: float, allowed: list[str]) -> None:
         raise SystemExit(f"error: TRAFFIC_RPS={rps} must be within (0, {MAX_RPS:g}]")
     if max_s <= 0:
         raise SystemExit(f"error: TRAFFIC_MAX_S={max_s} must be > 0")
+    if not 0 <= feedback_share <= 1:
+        raise SystemExit(f"error: TRAFFIC_FEEDBACK_SHARE={feedback_share} must be within [0, 1]")
+    if concept not in CONCEPTS:
+        raise SystemExit(f"error: TRAFFIC_CONCEPT={concept!r} must be one of {', '.join(CONCEPTS)}")
 
 
 def log(message: str, **extra) -> None:
@@ -47,17 +81,30 @@ def log(message: str, **extra) -> None:
                       "service": "demo-traffic", "message": message, **extra}), flush=True)
 
 
-def run(url: str, rps: float, max_s: float, stop: threading.Event, seed: int | None = None) -> dict:
+def _post(url: str, body: bytes) -> dict:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def run(url: str, rps: float, max_s: float, stop: threading.Event, seed: int | None = None,
+        feedback_share: float = 0.0, concept: str = "trained") -> dict:
     rng = random.Random(seed)
     in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-    counts = {"sent": 0, "skipped": 0}
+    counts = {"sent": 0, "skipped": 0, "feedback": 0}
+    lock = threading.Lock()
+    labels_url = feedback_url(url)
 
-    def one(body: bytes) -> None:
+    def one(body: bytes, draw: float, seed: int) -> None:
         try:
-            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                resp.read()
-        except (urllib.error.HTTPError, OSError):
+            answer = _post(url, body)
+            if draw < feedback_share and "fraud_probability" in answer:
+                age = json.loads(body)["features"]["user_age"]
+                label = outcome(random.Random(seed), float(answer["fraud_probability"]), age, concept)
+                _post(labels_url, json.dumps({"request_id": answer["request_id"], "label": int(label)}).encode())
+                with lock:
+                    counts["feedback"] += 1
+        except (urllib.error.HTTPError, OSError, ValueError, KeyError):
             pass  # the gateway's own metrics count failures; users just go on
         finally:
             in_flight.release()
@@ -71,7 +118,8 @@ def run(url: str, rps: float, max_s: float, stop: threading.Event, seed: int | N
             stop.wait(next_at - now)
             continue
         if in_flight.acquire(blocking=False):
-            threading.Thread(target=one, args=(payload(rng),), daemon=True).start()
+            threading.Thread(target=one, args=(payload(rng), rng.random(), rng.getrandbits(32)),
+                             daemon=True).start()
             counts["sent"] += 1
         else:
             counts["skipped"] += 1
@@ -89,10 +137,12 @@ def main() -> None:
     rps = float(os.environ.get("TRAFFIC_RPS", "5"))
     max_s = float(os.environ.get("TRAFFIC_MAX_S", str(30 * 86400)))
     allowed = os.environ.get("TRAFFIC_ALLOWED_HOSTS", "inference-gateway,127.0.0.1,localhost").split(",")
-    check(url, rps, max_s, allowed)
+    feedback_share = float(os.environ.get("TRAFFIC_FEEDBACK_SHARE", "1"))
+    concept = os.environ.get("TRAFFIC_CONCEPT", "trained")
+    check(url, rps, max_s, allowed, feedback_share, concept)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    log("traffic started", url=url, rps=rps, max_s=max_s)
-    counts = run(url, rps, max_s, stop)
+    log("traffic started", url=url, rps=rps, max_s=max_s, feedback_share=feedback_share, concept=concept)
+    counts = run(url, rps, max_s, stop, feedback_share=feedback_share, concept=concept)
     log("traffic ended", **counts)
     sys.exit(0)

@@ -1,5 +1,5 @@
-"""The fraud model: a small logistic regression shipped as data (models/<name>.json), its input validation and its
-offline evaluation on a seeded hold-out set."""
+"""The fraud model: a small logistic regression shipped as data (models/<name>.json), its input validation, its
+offline evaluation on a seeded hold-out set, and its live performance on labelled outcomes (live_performance)."""
 from __future__ import annotations
 
 import json
@@ -107,4 +107,42 @@ def evaluate(model: Model, seed: int = 7, n: int = 4000) -> dict:
         "accuracy": float((predicted == labels).mean()),
         "precision": tp / max(int(predicted.sum()), 1),
         "recall": tp / max(int(pos), 1),
+    }
+
+
+def auc_roc(scores: list[float], labels: list[bool]) -> float | None:
+    """Probability that a random positive outranks a random negative (Mann-Whitney U, ties counted half);
+    None without both classes."""
+    pos = sum(1 for label in labels if label)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):  # tied scores share their average rank
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, label in zip(ranks, labels) if label)
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def live_performance(outcomes: list[tuple[float, bool]], threshold: float) -> dict | None:
+    """AUC-ROC, accuracy, precision and recall of (score, true label) outcomes; None without both classes."""
+    scores = [s for s, _ in outcomes]
+    labels = [bool(label) for _, label in outcomes]
+    auc = auc_roc(scores, labels)
+    if auc is None:
+        return None
+    predicted = [s >= threshold for s in scores]
+    tp = sum(1 for p, label in zip(predicted, labels) if p and label)
+    return {
+        "auc_roc": auc,
+        "accuracy": sum(1 for p, label in zip(predicted, labels) if p == label) / len(labels),
+        "precision": tp / max(sum(predicted), 1),
+        "recall": tp / max(sum(labels), 1),
     }

@@ -1,8 +1,16 @@
-"""The inference gateway: POST /predict, GET /metrics, GET /healthz, GET /recent-inputs (for the drift monitor).
+"""The inference gateway: POST /predict, POST /feedback, GET /metrics, GET /healthz, GET /recent-inputs (for the
+drift monitor).
+
+POST /feedback brings the ground truth of a prediction: {"request_id": <the id /predict answered>, "label": 0|1}
+(the score the gateway gave that request, among its last PREDICTION_MEMORY), or {"features": {...}, "label": 0|1}
+(scored now by the served model). model_performance_metric is measured on the last FEEDBACK_WINDOW labelled
+outcomes of the served model (bounded: a deque, reset when another model is loaded); until FEEDBACK_MIN_LABELS of
+them (both classes present) arrived, it is the offline evaluation on the seeded hold-out set (model.evaluate).
+model_feedback_window_labels says which: the labelled outcomes the live figure is measured on (0: offline).
 
 Environment: GATEWAY_HOST (0.0.0.0), GATEWAY_PORT (8080), GATEWAY_CONFIG (release YAML; none = defaults),
 FEATURE_STORE_URL (http://feature-store:8081), FEATURE_STORE_TIMEOUT_S (1.0), GPU_TOTAL_MIB (16384),
-GPU_BASELINE_MIB (6144).
+GPU_BASELINE_MIB (6144), FEEDBACK_WINDOW (500), FEEDBACK_MIN_LABELS (200).
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import disable_created_metrics
@@ -27,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily
 from common.service import JsonHandler, JsonLog, bind, exit_on_sigterm, http_server
 
 from .gpu import SimulatedGPU
-from .model import Model, ModelLoadError, ValidationError, evaluate, load_model
+from .model import Model, ModelLoadError, ValidationError, evaluate, live_performance, load_model
 from .release import Release, ReleaseError, file_signature, load_release
 
 disable_created_metrics()  # no *_created series: Prometheus 3 needs none
@@ -38,6 +46,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 
 VALIDATION_REASONS = ("malformed_json", "missing_feature", "wrong_type", "out_of_range")
 FAIRNESS_WINDOW = 2000
 FAIRNESS_MIN_PER_GROUP = 50
+PREDICTION_MEMORY = 10000   # request ids whose score a later /feedback can still find
+FEEDBACK_WINDOW = 500       # labelled outcomes the live performance is measured on
+FEEDBACK_MIN_LABELS = 200   # fewer (or one class only): the offline evaluation stands
+FEEDBACK_RESULTS = ("accepted", "unknown_request", "invalid")
 HOSTNAME = socket.gethostname()  # the DCGM exporter's Hostname label is its container's host name
 
 
@@ -63,15 +75,18 @@ class Metrics:
                                   registry=registry)
         self.release_info = Gauge("inference_release_info", "The release being served (value 1).",
                                   ["version", "model_name"], registry=registry)
-        self.performance = Gauge("model_performance_metric", "Offline evaluation of the served model.",
-                                 ["metric", "model_name"], registry=registry)
+        self.feedback = Counter("model_feedback", "Labelled outcomes posted to /feedback, by result.", ["result"],
+                                registry=registry)
         for reason in VALIDATION_REASONS:
             self.validation_failures.labels(reason)
+        for result in FEEDBACK_RESULTS:
+            self.feedback.labels(result)
 
 
 class Gateway:
     def __init__(self, config_path: str | None, feature_store_url: str, feature_timeout_s: float = 1.0,
-                 gpu: SimulatedGPU | None = None, log: JsonLog | None = None):
+                 gpu: SimulatedGPU | None = None, log: JsonLog | None = None,
+                 feedback_window: int = FEEDBACK_WINDOW, feedback_min: int = FEEDBACK_MIN_LABELS):
         self.config_path = config_path
         self.feature_store_url = feature_store_url.rstrip("/")
         self.feature_timeout_s = feature_timeout_s
@@ -82,6 +97,11 @@ class Gateway:
         self.release = Release()
         self.model: Model | None = None
         self.recent = deque(maxlen=5000)  # (ts, user_age, account_balance, score, group)
+        self.offline: dict = {}  # metric -> value of the served model's offline evaluation
+        self.scores: OrderedDict = OrderedDict()  # request_id -> score, the last PREDICTION_MEMORY predictions
+        self.feedback = deque(maxlen=max(1, feedback_window))  # (score, label) of the served model
+        self.feedback_min = max(2, feedback_min)
+        self._feedback_lock = threading.Lock()
         self._lock = threading.Lock()
         self._signature = None
         self.registry.register(_LiveCollector(self))
@@ -108,8 +128,10 @@ class Gateway:
                     release = Release(**{**release.__dict__, "model_name": self.model.name}) if self.model else release
                 else:
                     self.model = model
-                    for metric, value in evaluate(model).items():
-                        self.metrics.performance.labels(metric, model.name).set(value)
+                    self.offline = evaluate(model)
+                    with self._feedback_lock:  # outcomes scored by the previous model measure that model
+                        self.scores.clear()
+                        self.feedback.clear()
             if self.model is not None:
                 self._init_series(self.model.name)
             self.release = release
@@ -213,9 +235,60 @@ class Gateway:
         score = model.score(clean)
         group = "A" if zlib.crc32(user_id.encode()) % 2 == 0 else "B"
         self.recent.append((time.time(), clean["user_age"], clean["account_balance"], score, group))
+        with self._feedback_lock:
+            self.scores[request_id] = score
+            if len(self.scores) > PREDICTION_MEMORY:
+                self.scores.popitem(last=False)
         return 200, {"request_id": request_id, "model": model.name, "model_version": model.version,
                      "release": release.version, "fraud_probability": round(score, 6),
                      "is_fraud": score >= model.threshold}
+
+    # --- ground truth -----------------------------------------------------------------------------------------
+    def record_feedback(self, raw: bytes) -> tuple[int, dict]:
+        """A labelled outcome of a prediction (by request_id) or of features (scored by the served model)."""
+        model = self.model
+        if model is None:
+            return 503, {"error": "model not loaded"}
+        try:
+            body = json.loads(raw or b"null")
+            if not isinstance(body, dict):
+                raise ValueError("body must be an object")
+            label = body.get("label")
+            if label not in (0, 1) or (not isinstance(label, (bool, int))):
+                raise ValueError(f"label must be 0, 1, true or false, got {label!r}")
+            if ("request_id" in body) == ("features" in body):
+                raise ValueError("give exactly one of request_id (a prediction's) or features")
+        except ValueError as exc:
+            self.metrics.feedback.labels("invalid").inc()
+            return 400, {"error": f"malformed feedback: {exc}"}
+        if "features" in body:
+            try:
+                if not isinstance(body["features"], dict):
+                    raise ValidationError("wrong_type", "features must be an object")
+                score = model.score(model.validate(body["features"]))
+            except ValidationError as exc:
+                self.metrics.feedback.labels("invalid").inc()
+                return 422, {"error": str(exc), "reason": exc.reason}
+        with self._feedback_lock:
+            if "request_id" in body:
+                score = self.scores.pop(str(body["request_id"]), None)  # one outcome per prediction
+                if score is None:
+                    self.metrics.feedback.labels("unknown_request").inc()
+                    return 404, {"error": f"unknown request_id {str(body['request_id'])[:64]!r}: not among the "
+                                          f"last {PREDICTION_MEMORY} predictions of model {model.name}, or "
+                                          f"already labelled"}
+            self.feedback.append((score, bool(label)))
+            window = len(self.feedback)
+        self.metrics.feedback.labels("accepted").inc()
+        return 200, {"accepted": True, "model": model.name, "window": window}
+
+    def performance(self) -> tuple[dict, int]:
+        """(metric -> value, labelled outcomes it is measured on): live on the feedback window once it holds
+        feedback_min outcomes of both classes; else the offline evaluation and 0."""
+        with self._feedback_lock:
+            window = list(self.feedback)
+        live = live_performance(window, self.model.threshold) if len(window) >= self.feedback_min else None
+        return (live, len(window)) if live else (dict(self.offline), 0)
 
     def recent_inputs(self, window_s: float) -> dict:
         cutoff = time.time() - window_s
@@ -255,7 +328,18 @@ class _LiveCollector:
                                  labels=["metric", "group", "model_name"])
         for group, rate in self.gw.fairness().items():
             fair.add_metric(["demographic_parity", group, self.gw.model.name], rate)
-        return [util, used, total, fair]
+        perf = GaugeMetricFamily("model_performance_metric",
+                                 "Performance of the served model on its last labelled outcomes (POST /feedback); "
+                                 "the offline evaluation until enough arrived.", labels=["metric", "model_name"])
+        window = GaugeMetricFamily("model_feedback_window_labels",
+                                   "Labelled outcomes model_performance_metric is measured on (0: offline "
+                                   "evaluation).", labels=["model_name"])
+        if self.gw.model is not None:
+            values, n = self.gw.performance()
+            for metric, value in values.items():
+                perf.add_metric([metric, self.gw.model.name], value)
+            window.add_metric([self.gw.model.name], n)
+        return [util, used, total, fair, perf, window]
 
 
 class Handler(JsonHandler):
@@ -289,10 +373,13 @@ class Handler(JsonHandler):
         url = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        gw = self.gateway
+        if url.path == "/feedback":
+            self._send(*gw.record_feedback(raw))
+            return
         if url.path != ENDPOINT:
             self._send(404, {"error": f"no such path {url.path}"})
             return
-        gw = self.gateway
         request_id = self.headers.get("X-Request-ID") or uuid.uuid4().hex
         model_name = gw.model.name if gw.model else gw.release.model_name
         start = time.perf_counter()
@@ -319,7 +406,9 @@ def main() -> None:
                       feature_store_url=os.environ.get("FEATURE_STORE_URL", "http://feature-store:8081"),
                       feature_timeout_s=float(os.environ.get("FEATURE_STORE_TIMEOUT_S", "1.0")),
                       gpu=SimulatedGPU(total_mib=float(os.environ.get("GPU_TOTAL_MIB", "16384")),
-                                       baseline_mib=float(os.environ.get("GPU_BASELINE_MIB", "6144"))))
+                                       baseline_mib=float(os.environ.get("GPU_BASELINE_MIB", "6144"))),
+                      feedback_window=int(os.environ.get("FEEDBACK_WINDOW", str(FEEDBACK_WINDOW))),
+                      feedback_min=int(os.environ.get("FEEDBACK_MIN_LABELS", str(FEEDBACK_MIN_LABELS))))
     stop = threading.Event()
     threading.Thread(target=gateway.watch, args=(stop,), daemon=True, name="release-watch").start()
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=gateway.reload, args=("SIGHUP",)).start())

@@ -118,3 +118,13 @@ def test_bad_slo_fails_before_any_host_with_a_clear_message(field, value, messag
                            echo=False)
     assert not run.ok
     assert "prometheus_slos" in run.output and message in run.output and slo["name"] in run.output
+
+
+def test_an_slo_alert_naming_an_unknown_burn_rate_tier_fails_before_any_host():
+    """The tiers are the inventory's (prometheus_slo_burn_rate_tiers): an SLO alert must name one of them."""
+    tiers = {"page-quick": [{"factor": 14.4, "long": "30m", "short": "5m"}]}
+    run = ansible.playbook("staging", playbook="playbooks/preflight.yml",
+                           extra_vars={"prometheus_slo_burn_rate_tiers": tiers}, echo=False)
+    assert not run.ok
+    assert ("alert InferenceErrorBudgetBurnHigh: tier 'page-slow' is not one of the burn-rate tiers page-quick "
+            "(prometheus_slo_burn_rate_tiers)") in run.output

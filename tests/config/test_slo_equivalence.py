@@ -67,8 +67,8 @@ def test_family_rules_give_every_slo_its_own_raw_ratio(backfilled, window):
     values = set()
     for s in _slos():
         raw = prom.scalar(slo.bad_ratio_expr(s, window), info["at"])
-        assert raw is not None and raw > 0, f"{s['name']} {window}: the raw ratio has no data"
-        assert got[s["name"]] == pytest.approx(raw, rel=1e-9), f"{s['name']} {window}"
+        assert raw is not None and raw > 0, f"{s.name} {window}: the raw ratio has no data"
+        assert got[s.name] == pytest.approx(raw, rel=1e-9), f"{s.name} {window}"
         values.add(round(raw, 12))
     assert len(values) == 2 * SERVICES, "the SLOs' ratios must differ, or a swapped mapping would go unnoticed"
 
@@ -80,10 +80,10 @@ def test_derived_long_window_ratios_match_the_raw_ones_within_1_percent(backfill
     compared = 0
     for s in _slos():
         raw = prom.scalar(slo.bad_ratio_expr(s, window), info["at"])
-        derived = got.get(s["name"])
-        assert raw is not None and raw > 0, f"{s['name']} {window}: the raw ratio has no data"
-        assert derived is not None, f"{s['name']} {window}: the derived ratio has no data"
-        assert abs(derived - raw) <= 0.01 * raw, f"{s['name']} {window}: derived {derived:.6g} vs raw {raw:.6g}"
+        derived = got.get(s.name)
+        assert raw is not None and raw > 0, f"{s.name} {window}: the raw ratio has no data"
+        assert derived is not None, f"{s.name} {window}: the derived ratio has no data"
+        assert abs(derived - raw) <= 0.01 * raw, f"{s.name} {window}: derived {derived:.6g} vs raw {raw:.6g}"
         # the one-SLO form used by queries (benchmark, incident reports) is the same ratio
         assert prom.scalar(slo.derived_ratio_expr(s, window), info["at"]) == pytest.approx(derived, rel=1e-9)
         compared += 1
@@ -95,5 +95,5 @@ def test_the_comparison_can_fail(backfilled):
     prom, info = backfilled
     s = _slos()[0]                                               # svc-000 had the incident 30 hours ago
     raw = prom.scalar(slo.bad_ratio_expr(s, "3d"), info["at"])
-    wrong = _rule_values(prom, "1d", info["at"])[s["name"]]
+    wrong = _rule_values(prom, "1d", info["at"])[s.name]
     assert abs(wrong - raw) > 0.01 * raw

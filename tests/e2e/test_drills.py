@@ -2,13 +2,15 @@
 
 - the first drill backfills 30 days of in-SLO history into the stack's Prometheus (alertstack.drills.history); the
   steady traffic of apps/demo_traffic keeps the windows full, as production's are;
-- every drill that can run here passes: latency, errors, network-latency (tc netem), gpu-oom, feature-store and
-  drift. The page arrives within 5 minutes of the fault, the resolved notification within 10 minutes of the
-  mitigation, on exactly the channels the routing policy promises, and each drill writes its incident directory;
+- every drill that can run here passes: latency, errors, network-latency (tc netem), gpu-oom, feature-store,
+  drift and model-performance (concept drift: outcomes labelled by a shifted concept pull the live AUC-ROC down).
+  The page arrives within 5 minutes of the fault, the resolved notification within 10 minutes of the mitigation,
+  on exactly the channels the routing policy promises, and each drill writes its incident directory;
 - on burn-rate alerts the time to notify agrees with the predicted bound within one evaluation interval plus
   group_wait, and the remaining 30-day budget is a sane percentage;
-- drills on independent faults run two at a time (errors with network-latency, gpu-oom with feature-store) to keep
-  the stage short; the drift and feature-store reports show which waits inventories/local shortened;
+- drills on independent faults run together (errors with network-latency and model-performance, gpu-oom with
+  feature-store) to keep the stage short; the drift, feature-store and model-performance reports show which waits
+  inventories/local shortened;
 - a drill leaves the stack healthy (it can run again at once), and Ctrl-C still rolls the fault back (the netem
   qdisc too);
 - a silence added with alertstack.silences stops the page during a fault, and expiring it lets the next one through.
@@ -115,23 +117,33 @@ def test_history_is_backfilled_once_into_the_real_prometheus(deployed_stack):
     recorded = prom.scalar(stack.prometheus_url, "count(count_over_time(slo:sli_total:rate5m[1h]))", three_days_ago,
                            stack.auth)
     assert recorded == 2  # availability and latency
+    week_ago = prom.scalar(stack.prometheus_url, f"min(min_over_time({history.PERFORMANCE}[1h]))",
+                           time.time() - 7 * 86400, stack.auth)
+    assert week_ago and week_ago > 0.80  # what ModelPerformanceDegraded compares with (offset 7d)
     t0 = time.monotonic()
     again = history.ensure(stack, 30, say=print)
-    assert again["raw"] == "present" and again["recorded"] == "present"
+    assert again["raw"] == "present" and again["recorded"] == "present" and again["gauges"] == "present"
     assert time.monotonic() - t0 < 30
 
 
 NO_NETEM = faults.netem_supported()  # None where the kernel has the netem qdisc
 
 
-def test_errors_and_network_latency_drills_together(deployed_stack, tmp_path):
-    """errors (a bad release, availability SLO) and network-latency (netem on the feature store, latency SLO);
-    errors alone on a kernel without netem (the interrupted network drill below is then reported skipped)."""
-    names = ["errors"] + ([] if NO_NETEM else ["network-latency"])
+def test_errors_network_latency_and_model_performance_drills_together(deployed_stack, tmp_path):
+    """errors (a bad release, availability SLO), network-latency (netem on the feature store, latency SLO; not on a
+    kernel without netem, where the interrupted network drill below is reported skipped) and model-performance
+    (concept drift: the shifted outcomes come from their own container; ModelPerformanceDegraded's `for` shortened,
+    its week-old history backfilled)."""
+    names = ["errors", "model-performance"] + ([] if NO_NETEM else ["network-latency"])
     for result in _run_together(deployed_stack, tmp_path, *names):
         _check_drill(result, tmp_path / result.scenario)
-        _check_on_history(result)
-    assert not faults.netem_active(deployed_stack)
+        if result.scenario == "model-performance":
+            assert result.timeline.meta["shortened"] == [{"value": "ModelPerformanceDegraded for",
+                                                          "policy": "24h", "deployed": "120s"}]
+            assert result.timeline.meta["alert_labels"]["metric"] == "auc_roc"
+        else:
+            _check_on_history(result)
+    assert not faults.netem_active(deployed_stack) and not faults.concept_shift_running(deployed_stack)
     _healthy(deployed_stack)
 
 

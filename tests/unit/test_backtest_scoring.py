@@ -4,7 +4,7 @@ The Prometheus-backed run (real rules, real engine) is tests/config/test_backtes
 """
 from __future__ import annotations
 
-from alertstack import defaults
+from alertstack import defaults, slo
 from alertstack.backtest import engine, history, score
 from alertstack.backtest.engine import Episode, Evaluation, Rule
 
@@ -59,7 +59,7 @@ def test_durations():
 
 
 def test_synthetic_history_is_reproducible_and_labels_every_key_incident_kind():
-    slos = defaults.default_slos()
+    slos = slo.validate_slos(defaults.default_slos())
     a = history.plan(slos, 30, seed=7, end=T0)
     b = history.plan(slos, 30, seed=7, end=T0)
     assert a.incidents == b.incidents and a.noise == b.noise
@@ -71,7 +71,7 @@ def test_synthetic_history_is_reproducible_and_labels_every_key_incident_kind():
 
 
 def test_the_sli_series_match_the_slo_selectors():
-    by_type = {s["sli"]["type"]: history.slo_series(s) for s in defaults.default_slos()}
+    by_type = {s.sli.type: history.slo_series(s) for s in slo.validate_slos(defaults.default_slos())}
     assert by_type["availability"]["bad"]["status"] == "500" and by_type["availability"]["good"]["status"] == "200"
     assert by_type["latency"]["labels"] == {"job": "inference-gateway", "endpoint": "/predict"}
     assert history.format_le(1) == "1.0" and history.format_le(0.3) == "0.3"

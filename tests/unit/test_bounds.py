@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from alertstack import slo
 from alertstack.drills import bounds
 
 
@@ -44,11 +45,13 @@ def test_predict_sums_every_delay():
     assert b.to_dict()["total_s"] == pytest.approx(b.total_s)
 
 
-SLO = {"name": "inference-availability", "objective": 0.999,
-       "alerts": [{"name": "InferenceErrorRateCritical", "for": "2m",
-                   "burn_rates": [{"factor": 14.4, "long": "1h", "short": "5m"}]},
-                  {"name": "InferenceErrorBudgetBurnSlow", "for": "15m",
-                   "burn_rates": [{"factor": 3, "long": "1d", "short": "2h"}, {"factor": 1, "long": "3d", "short": "6h"}]}]}
+SLO = slo.validate_slo({
+    "name": "inference-availability", "objective": 0.999, "service": "inference-gateway", "team": "ml-platform",
+    "sli": {"type": "availability", "errors": 'inference_requests_total{status=~"5.."}',
+            "total": "inference_requests_total"},
+    "alerts": [{"name": "InferenceErrorRateCritical", "severity": "critical", "for": "2m",
+                "burn_rates": [{"factor": 14.4, "long": "1h", "short": "5m"}]},
+               {"name": "InferenceErrorBudgetBurnSlow", "severity": "warning", "for": "15m", "tier": "ticket"}]})
 
 
 def test_slo_alert_bound_uses_the_rule_and_the_deployed_for():

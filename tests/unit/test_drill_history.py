@@ -47,3 +47,20 @@ def test_the_raw_selectors_are_those_of_the_deployed_slos():
     sels = history.raw_selectors(rendered.for_env("local").slos())
     assert any(s.startswith("inference_requests_total{") for s in sels)
     assert any(s.startswith("inference_request_duration_seconds_bucket{") for s in sels)
+
+
+def test_model_performance_history_is_healthy_for_the_week_the_rule_compares_with(tmp_path):
+    """ModelPerformanceDegraded needs model_performance_metric{metric="auc_roc"} > 0.80 seven days back: the
+    backfilled gauge holds the level measured now (at least HEALTHY_AUC), never near 0.80, one sample a minute."""
+    series = [{"__name__": "model_performance_metric", "metric": "auc_roc", "model_name": "fraud_detection",
+               "job": "inference-gateway", "instance": "inference-gateway:8080"}]
+    end = 1_800_000_000
+    start = end - 8 * 86400
+    n = history.write_gauge(tmp_path / "gauge.om", series, history.HEALTHY_AUC, start, end)
+    samples = _samples(tmp_path / "gauge.om")
+    assert n == 8 * 1440 + 1 and len(samples) == 1
+    (name, values), = samples.items()
+    assert name.startswith("model_performance_metric{") and 'metric="auc_roc"' in name
+    assert values[0][1] == start and values[-1][1] == end
+    assert min(v for v, _ in values) > 0.80 and max(v for v, _ in values) < history.HEALTHY_AUC + 0.02
+    assert history.PERFORMANCE.startswith("model_performance_metric{")

@@ -2,6 +2,7 @@
 recorder (the container-level calls are checked for what they would run)."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -114,3 +115,66 @@ def test_bad_input_is_named(stack, tmp_path):
     with pytest.raises(faults.FaultError, match="no release deployed at .*release.yml"):
         faults.inject("latency", empty)
     assert set(faults.MITIGATION_COMMANDS) == set(faults.SCENARIOS) == set(faults.MITIGATION_ACTIONS)
+
+
+class ContainerDocker(FakeDocker):
+    """Also answers what the concept-drift fault asks: the steady traffic's container, and `ps` of its copy."""
+    TRAFFIC = {"Config": {"Image": "ai-alerting/python-runtime:1", "User": "65534:65534", "WorkingDir": "/app",
+                          "Cmd": ["python3", "-m", "demo_traffic"],
+                          "Env": ["TRAFFIC_URL=http://inference-gateway:8080/predict", "TRAFFIC_RPS=5",
+                                  "TRAFFIC_MAX_S=2592000", "PATH=/usr/bin"]},
+               "Mounts": [{"Type": "bind", "Source": "/opt/ai-alerting/demo-traffic/app", "Destination": "/app"}],
+               "NetworkSettings": {"Networks": {"ai-alerting": {}}}}
+
+    def __init__(self):
+        super().__init__()
+        self.containers = {}
+
+    def __call__(self, *args, timeout=60):
+        self.calls.append(args)
+        if args[:3] == ("inspect", "--type", "container"):
+            if args[3] != "ai-alerting-demo-traffic":
+                raise faults.FaultError(f"No such container: {args[3]}")
+            return json.dumps([self.TRAFFIC])
+        if args[0] == "ps":
+            name = next(a for a in args if a.startswith("name="))[len("name=^"):-1]
+            if name not in self.containers:
+                return ""
+            return "running" if "{{.State}}" in args else "abc123"
+        if args[0] == "run":
+            self.containers[args[args.index("--name") + 1]] = args
+        if args[:2] == ("rm", "--force"):
+            self.containers.pop(args[2], None)
+        return ""
+
+
+def test_concept_drift_runs_the_steady_traffics_container_with_the_shifted_concept_until_mitigated(stack):
+    docker = ContainerDocker()
+    stack.docker = docker
+    assert not faults.concept_shift_running(stack)
+    first = faults.inject("model-performance", stack)
+    assert first["changed"] and faults.concept_shift_running(stack)
+    run = docker.containers["ai-alerting-concept-shift"]
+    assert run[-4:] == ("ai-alerting/python-runtime:1", "python3", "-m", "demo_traffic")
+    flags = dict(zip(run[1:-4:2], run[2:-4:2]))  # run --detach is first; the rest are flag/value pairs
+    assert {"--network": "ai-alerting", "--user": "65534:65534", "--workdir": "/app",
+            "--volume": "/opt/ai-alerting/demo-traffic/app:/app:ro"}.items() <= flags.items(), run
+    env = [run[i + 1] for i, a in enumerate(run) if a == "--env"]
+    assert {"TRAFFIC_URL=http://inference-gateway:8080/predict", "TRAFFIC_CONCEPT=shifted",
+            "TRAFFIC_FEEDBACK_SHARE=1", f"TRAFFIC_RPS={faults.CONCEPT_SHIFT['rps']}", "TRAFFIC_MAX_S=1800"} \
+        <= set(env), env
+    assert "--rm" in run and "PATH=/usr/bin" not in env
+    assert faults.inject("model-performance", stack)["changed"] is False
+    result = faults.mitigate("model-performance", stack)
+    assert result["changed"] and not faults.concept_shift_running(stack)
+    assert result["command"] == "invoke fault mitigate --scenario model-performance"
+    assert faults.mitigate("model-performance", stack)["changed"] is False
+
+    class NoTraffic(ContainerDocker):  # no steady traffic container: the error says what the fault needs
+        def __call__(self, *args, timeout=60):
+            if args[0] == "inspect":
+                raise faults.FaultError("No such container: ai-alerting-demo-traffic")
+            return super().__call__(*args, timeout=timeout)
+    stack.docker = NoTraffic()
+    with pytest.raises(faults.FaultError, match="demo_platform_traffic_rps"):
+        faults.inject("model-performance", stack)

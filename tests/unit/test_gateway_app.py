@@ -1,13 +1,16 @@
 """The demo inference gateway and feature store as real processes on loopback ports."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 
-from demo_processes import free_port, http, start_feature_store, start_gateway
+from demo_processes import APPS, free_port, http, start_feature_store, start_gateway
 
 CONTRACT_METRICS = [
     "inference_requests_total", "inference_request_duration_seconds_bucket", "model_load_errors_total",
@@ -278,3 +281,101 @@ def test_a_gpu_memory_leak_drives_dcgm_fb_used_over_the_alert_threshold(tmp_path
     finally:
         gateway.stop()
         store.stop()
+
+
+def test_feedback_measures_the_served_model_on_a_bounded_window_of_labelled_outcomes(tmp_path):
+    """Until FEEDBACK_MIN_LABELS outcomes arrived the offline evaluation stands; then the AUC-ROC is measured on the
+    last FEEDBACK_WINDOW outcomes only (labels that rank as the model does: 1.0; the reverse: 0.0)."""
+    release = tmp_path / "release.yml"
+    write_release(release, version="1.0.0")
+    store, store_url = start_feature_store(tmp_path)
+    gateway, url = start_gateway(tmp_path, release, store_url, FEEDBACK_WINDOW="60", FEEDBACK_MIN_LABELS="40")
+    try:
+        text = http("GET", f"{url}/metrics")[1]
+        offline = metric(text, "model_performance_metric", metric="auc_roc", model_name="fraud_detection")
+        assert 0.75 < offline < 0.9 and metric(text, "model_feedback_window_labels") == 0
+        answers = [predict(url, f"u{i}", user_age=20 + i % 60)[1] for i in range(100)]
+        median = sorted(a["fraud_probability"] for a in answers)[50]
+
+        def post(answer, reverse=False):
+            label = (answer["fraud_probability"] >= median) != reverse
+            return http("POST", f"{url}/feedback", {"request_id": answer["request_id"], "label": int(label)})
+
+        for a in answers[:39]:
+            assert post(a)[0] == 200
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "model_performance_metric", metric="auc_roc") == offline   # 39 < 40: still offline
+        assert post(answers[39]) == (200, {"accepted": True, "model": "fraud_detection", "window": 40})
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "model_performance_metric", metric="auc_roc") == 1.0
+        assert metric(text, "model_feedback_window_labels", model_name="fraud_detection") == 40
+        for a in answers[40:]:  # 60 reversed outcomes push every earlier one out of the window
+            assert post(a, reverse=True)[0] == 200
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "model_performance_metric", metric="auc_roc") == 0.0
+        assert metric(text, "model_feedback_window_labels") == 60
+        assert 0 <= metric(text, "model_performance_metric", metric="accuracy") <= 0.5
+
+        status, body = post(answers[0])  # one outcome per prediction
+        assert status == 404 and "unknown request_id" in body["error"]
+        assert http("POST", f"{url}/feedback", {"request_id": answers[1]["request_id"], "label": "yes"})[0] == 400
+        assert http("POST", f"{url}/feedback", {"label": 1})[0] == 400
+        assert http("POST", f"{url}/feedback", b"{nope")[0] == 400
+        features = {"user_age": 30, "account_balance": 100.0}
+        assert http("POST", f"{url}/feedback", {"features": features, "label": True})[0] == 200
+        status, body = http("POST", f"{url}/feedback", {"features": {"user_age": 30}, "label": 0})
+        assert status == 422 and body["reason"] == "missing_feature"
+        text = http("GET", f"{url}/metrics")[1]
+        assert metric(text, "model_feedback_total", result="accepted") == 101
+        assert metric(text, "model_feedback_total", result="unknown_request") == 1
+        assert metric(text, "model_feedback_total", result="invalid") == 4
+    finally:
+        gateway.stop()
+        store.stop()
+
+
+def _traffic(tmp_path, url, concept, rps=40, max_s=120):
+    env = {**os.environ, "TRAFFIC_URL": f"{url}/predict", "TRAFFIC_RPS": str(rps), "TRAFFIC_MAX_S": str(max_s),
+           "TRAFFIC_CONCEPT": concept, "TRAFFIC_FEEDBACK_SHARE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "demo_traffic"], cwd=APPS, env=env,
+                            stdout=(tmp_path / f"traffic-{concept}.log").open("wb"), stderr=subprocess.STDOUT)
+
+
+def _auc_when(url, check, timeout_s=60):
+    deadline, value = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        text = http("GET", f"{url}/metrics")[1]
+        value = metric(text, "model_performance_metric", metric="auc_roc")
+        if metric(text, "model_feedback_window_labels") and check(value):
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"AUC-ROC {value} did not reach the expected level within {timeout_s}s")
+
+
+def test_demo_traffic_labels_outcomes_healthy_and_a_shifted_concept_degrades_the_measured_auc(tmp_path):
+    """The steady traffic's outcomes keep the live AUC-ROC above 0.80; outcomes of the shifted concept (the
+    model-performance fault's users) pull it below the alert's 0.75, with the same inputs and the same model."""
+    release = tmp_path / "release.yml"
+    write_release(release, version="1.0.0")
+    store, store_url = start_feature_store(tmp_path)
+    gateway, url = start_gateway(tmp_path, release, store_url, FEEDBACK_WINDOW="300", FEEDBACK_MIN_LABELS="200")
+    healthy = shifted = None
+    try:
+        healthy = _traffic(tmp_path, url, "trained")
+        assert _auc_when(url, lambda v: v > 0.80) > 0.80
+        shifted = _traffic(tmp_path, url, "shifted", rps=50)
+        assert _auc_when(url, lambda v: v < 0.70) < 0.70
+        shifted.terminate()
+        shifted.wait(10)
+        assert _auc_when(url, lambda v: v > 0.80) > 0.80   # the window forgets the shifted outcomes
+    finally:
+        for proc in (healthy, shifted):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        gateway.stop()
+        store.stop()
+    for bad in ({"TRAFFIC_CONCEPT": "other"}, {"TRAFFIC_FEEDBACK_SHARE": "2"}):
+        proc = subprocess.run([sys.executable, "-m", "demo_traffic"], cwd=APPS, capture_output=True, text=True,
+                              env={**os.environ, "TRAFFIC_URL": "http://127.0.0.1:1/predict", **bad}, timeout=30)
+        assert proc.returncode != 0 and "error: TRAFFIC_" in proc.stderr, proc.stderr

@@ -53,3 +53,22 @@ def test_a_malformed_rule_file_is_caught(rule_file, mutate, expected):
     mutate(rule_file)
     problems = validate.check_loki_rules(rule_file, dashboards.UIDS)
     assert any(expected in p for p in problems), problems
+
+
+def test_the_log_alerts_are_read_from_their_data_file(tmp_path):
+    """alertstack/logs/alerts.yml: `for` becomes for_, the PII regex is the alternatives joined, and the placeholder
+    in an expression is replaced by it (a changed file gives changed alerts: nothing is hard-coded besides)."""
+    from alertstack.logs import alerts as log_alerts
+    pii = next(a for a in log_alerts.LOG_ALERTS if a.name == "PIIInLogs")
+    assert pii.expr == 'sum(count_over_time({service=~".+"} |~ `' + log_alerts.PII_LINE_REGEX + '` [10m]))'
+    assert log_alerts.PII_LINE_REGEX.startswith(r"\[REDACTED-[A-Z]+\]|\b\d{3}-\d{2}-\d{4}\b|")
+    assert not any(log_alerts.PII_PLACEHOLDER in a.expr for a in log_alerts.LOG_ALERTS)
+    assert {a.name: a.for_ for a in log_alerts.LOG_ALERTS} == {
+        "FeatureNotFoundErrors": "5m", "ErrorLogRateSpike": "10m", "PIIInLogs": "0m", "LogIngestionOutage": "5m"}
+    data = tmp_path / "alerts.yml"
+    data.write_text("pii_line_regex: [a, b]\nalerts:\n- {name: X, expr: 'count({s=\"x\"} |~ `PII_LINE_REGEX`)', op: lt,"
+                    " threshold: 1, for: 1m, severity: high, team: data, service: s, summary: S, description: D,"
+                    " dashboard_uid: u, extra_labels: {k: v}}\n")
+    regex, (x,) = log_alerts.load(data)
+    assert regex == "a|b" and x.expr == 'count({s="x"} |~ `a|b`)' and (x.for_, x.promql_op) == ("1m", "<")
+    assert x.extra_labels == {"k": "v"} and x.no_data_alerts is False

@@ -80,4 +80,4 @@ def test_the_local_render_carries_the_inventory_policy_and_slos():
     slos = local.slos()
     assert slos == slo.validate_slos(default_slos())  # inventories/local keeps the role's SLOs
     alerts = {r["alert"] for r in local.alert_rules()}
-    assert {a["name"] for s in slos for a in s["alerts"]} <= alerts
+    assert {a.name for s in slos for a in s.alerts} <= alerts

@@ -9,7 +9,7 @@ import yaml
 
 from alertstack import slo
 from alertstack.catalog import LOG_ALERTS, RUNBOOK_SLUGS, alert_names, alert_rules
-from alertstack.defaults import default_slos
+from alertstack.defaults import default_burn_rate_tiers, default_slos
 from alertstack.rules import RuleError, rule_files
 
 
@@ -17,11 +17,81 @@ def _default(name: str) -> dict:
     return copy.deepcopy(next(s for s in default_slos() if s["name"] == name))
 
 
+def _rates(s: dict, i: int) -> dict:
+    """SLO `s`'s alert i with its tier written out as its own burn_rates; returns the first burn rate (to mutate)."""
+    alert = s["alerts"][i]
+    alert["burn_rates"] = copy.deepcopy(default_burn_rate_tiers()[alert.pop("tier")])
+    return alert["burn_rates"][0]
+
+
 def test_default_slos_are_valid():
     validated = slo.validate_slos(default_slos())
-    assert [s["name"] for s in validated] == ["inference-availability", "inference-latency"]
-    assert all(s["objective"] == 0.999 and s["window"] == "30d" for s in validated)
-    assert validated[1]["sli"]["threshold"] == 0.3
+    assert [s.name for s in validated] == ["inference-availability", "inference-latency"]
+    assert all(s.objective == 0.999 and s.window == "30d" and s.budget == 0.001 for s in validated)
+    assert validated[1].sli == slo.SLI("latency", histogram="inference_request_duration_seconds",
+                                       selector='job="inference-gateway",endpoint="/predict"', threshold=0.3)
+    critical, high, ticket = validated[0].alerts
+    assert critical == slo.BurnRateAlert("InferenceErrorRateCritical", "critical", "0m",
+                                         (slo.BurnRate(14.4, "30m", "5m"),), tier="page-quick")
+    assert (high.tier, high.for_, high.burn_rates) == ("page-slow", "5m", (slo.BurnRate(3, "6h", "30m"),))
+    assert ticket.windows() == ("1d", "2h", "3d", "6h") and ticket.severity == "warning"
+
+
+def test_every_default_slo_alert_refers_to_a_named_tier():
+    """The windows are data in one place (prometheus_slo_burn_rate_tiers); the SLOs only name them."""
+    assert list(default_burn_rate_tiers()) == ["page-quick", "page-slow", "ticket"]
+    assert all(set(a) == {"name", "severity", "for", "tier"} for s in default_slos() for a in s["alerts"])
+    assert [t for _, _, _, t in slo.DEFAULT_ALERTS] == list(default_burn_rate_tiers())
+
+
+def test_explicit_burn_rates_give_the_same_rules_as_the_tier_they_spell_out():
+    tiered = _default("inference-availability")
+    explicit = copy.deepcopy(tiered)
+    for i in range(3):
+        _rates(explicit, i)
+    assert slo.rule_groups(slo.validate_slos([explicit])) == slo.rule_groups(slo.validate_slos([tiered]))
+    assert [a.tier for a in slo.validate_slos([explicit])[0].alerts] == [None, None, None]
+
+
+def test_a_tier_table_of_the_inventory_replaces_the_roles():
+    s = _default("inference-availability")
+    tiers = {**default_burn_rate_tiers(), "page-quick": [{"factor": 10, "long": "1h", "short": "5m"}]}
+    critical = slo.validate_slos([s], tiers)[0].alerts[0]
+    assert critical.burn_rates == (slo.BurnRate(10.0, "1h", "5m"),)
+    text = rule_files([s], "http://r", "http://g/d", burn_rate_tiers=tiers)["slos.yml"]
+    assert 'slo:sli_error:ratio_rate1h{slo="inference-availability"} > 0.01' in text
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda s, t: s["alerts"][0].update(tier="pager"),
+     "SLO 'inference-availability': alert InferenceErrorRateCritical: tier 'pager' is not one of the burn-rate "
+     "tiers page-quick, page-slow, ticket (prometheus_slo_burn_rate_tiers)"),
+    (lambda s, t: s["alerts"][0].update(burn_rates=[{"factor": 2, "long": "1h", "short": "5m"}]),
+     "alert InferenceErrorRateCritical: has both tier and burn_rates; give one of them"),
+    (lambda s, t: s["alerts"][0].pop("tier"),
+     "alert InferenceErrorRateCritical: needs a tier (one of page-quick, page-slow, ticket, from "
+     "prometheus_slo_burn_rate_tiers) or its own burn_rates"),
+    (lambda s, t: s["alerts"][0].update(window="1h"), "alert InferenceErrorRateCritical: unknown field(s) window"),
+    (lambda s, t: t["page-quick"][0].update(long="4h"),
+     "prometheus_slo_burn_rate_tiers.page-quick[0].long window '4h' is not one of the recorded windows"),
+    (lambda s, t: t.update(ticket=[]), "prometheus_slo_burn_rate_tiers.ticket must be a non-empty list"),
+    (lambda s, t: t.update({"Page": t.pop("page-quick")}), "tier name 'Page' is invalid"),
+    (lambda s, t: t["page-quick"][0].update(factor=1000),
+     "SLO 'inference-availability': alert InferenceErrorRateCritical: tier page-quick[0].factor 1000 can never fire"),
+])
+def test_malformed_tier_references_and_tiers_are_rejected_by_name(mutate, needle):
+    bad, tiers = _default("inference-availability"), copy.deepcopy(default_burn_rate_tiers())
+    mutate(bad, tiers)
+    with pytest.raises(slo.SLOError) as exc:
+        slo.validate_slos([bad], tiers)
+    assert needle in str(exc.value)
+
+
+def test_to_dict_reads_back_without_the_tier_table():
+    """How a drill timeline keeps the deployed SLOs (JSON): the same rules from the written-out burn rates."""
+    parsed = slo.validate_slos(default_slos())
+    back = [slo.validate_slo(s.to_dict(), tiers={}) for s in parsed]
+    assert slo.rule_groups(back) == slo.rule_groups(parsed)
 
 
 @pytest.mark.parametrize("mutate,needle", [
@@ -33,11 +103,11 @@ def test_default_slos_are_valid():
     (lambda s: s["sli"].update(errors=""), "sli.errors is missing"),
     (lambda s: s["sli"].update(errors='inference_requests_total{status=~"5.."'), "is not a metric selector"),
     (lambda s: s["sli"].update(type="throughput"), "sli.type 'throughput' must be one of availability, latency"),
-    (lambda s: s["alerts"][0]["burn_rates"][0].update(long="4h"), "long window '4h' is not one of the recorded"),
-    (lambda s: s["alerts"][1]["burn_rates"][0].update(short="10m"), "short window '10m' is not one of"),
-    (lambda s: s["alerts"][0]["burn_rates"][0].update(short="1h", long="5m"), "must be shorter than long"),
+    (lambda s: _rates(s, 0).update(long="4h"), "burn_rates[0].long window '4h' is not one of the recorded"),
+    (lambda s: _rates(s, 1).update(short="10m"), "short window '10m' is not one of"),
+    (lambda s: _rates(s, 0).update(short="1h", long="5m"), "must be shorter than long"),
     (lambda s: s["alerts"][0].update(severity="page"), "severity 'page' must be one of"),
-    (lambda s: s["alerts"][0]["burn_rates"][0].update(factor=1000), "can never fire"),
+    (lambda s: _rates(s, 0).update(factor=1000), "burn_rates[0].factor 1000 can never fire"),
     (lambda s: s.update(window="1y"), "window '1y' must be a number of days"),
     (lambda s: s.update(team="ml"), "team 'ml' is not one of"),
     (lambda s: s.pop("service"), "service is missing"),
@@ -130,9 +200,10 @@ def test_default_alert_names_are_derived_when_alerts_are_omitted():
     s = _default("inference-availability")
     s.pop("alerts")
     s["name"] = "search-api-availability"
-    names = [a["name"] for a in slo.validate_slos([s])[0]["alerts"]]
-    assert names == ["SearchApiAvailabilityBurnRateCritical", "SearchApiAvailabilityBurnRateHigh",
-                     "SearchApiAvailabilityBurnRateSlow"]
+    alerts = slo.validate_slos([s])[0].alerts
+    assert [a.name for a in alerts] == ["SearchApiAvailabilityBurnRateCritical", "SearchApiAvailabilityBurnRateHigh",
+                                        "SearchApiAvailabilityBurnRateSlow"]
+    assert [a.tier for a in alerts] == ["page-quick", "page-slow", "ticket"]
 
 
 def test_detection_time_numbers_of_the_policy():
@@ -252,7 +323,7 @@ def test_only_the_windows_the_page_tiers_read_are_computed_every_30_seconds():
 
 def test_an_alert_that_reads_1h_without_a_long_wait_gets_1h_every_30_seconds():
     s = _default("inference-availability")
-    s["alerts"][0]["burn_rates"] = [{"factor": 14.4, "long": "1h", "short": "5m"}]
+    _rates(s, 0).update(long="1h")
     groups = _groups([s])
     assert [r.get("record") for r in groups[slo.GROUP_FAST]["rules"] if "record" in r] == [
         "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m", "slo:sli_error:ratio_rate1h"]
@@ -362,7 +433,7 @@ def test_the_forecast_is_one_record_for_all_slos_and_one_ticket_rule_per_service
 def test_durations_use_the_shared_parser():
     s = _default("inference-availability")
     s["alerts"][1]["for"] = "1h30m"
-    assert slo.validate_slos([s])[0]["alerts"][1]["for"] == "1h30m"
+    assert slo.validate_slos([s])[0].alerts[1].for_ == "1h30m"
     assert slo.duration_seconds("1h30m") == 5400 and slo.duration_seconds("30d") == 2592000
     s["alerts"][1]["for"] = "5 m"
     with pytest.raises(slo.SLOError, match="for '5 m' must be a duration"):
