@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import requests
 import yaml
 
-from alertstack import ansible, endpoints, sink
+from alertstack import ansible, api, endpoints, sink
 from alertstack.ha import replica_names
 from alertstack.images import OFFLINE
 from alertstack.tools import run_in_image
@@ -125,16 +124,14 @@ def running(stack: HAStack, service: str) -> bool:
 
 # --- Alertmanager cluster --------------------------------------------------------------------------------------------
 def _get(url: str, auth, timeout: float = 5.0):
-    resp = requests.get(url, auth=auth, timeout=timeout)
-    resp.raise_for_status()
-    return resp.json()
+    return api.call("GET", url, auth, timeout=timeout).json()
 
 
 def cluster_status(stack: HAStack, service: str) -> dict | None:
     """/api/v2/status .cluster of one Alertmanager ({name, status, peers}), None when it does not answer."""
     try:
         return _get(f"{stack.alertmanagers[service]}/api/v2/status", stack.auth)["cluster"]
-    except (requests.RequestException, ValueError, KeyError):
+    except (api.ApiError, ValueError, KeyError):
         return None
 
 
@@ -169,18 +166,17 @@ def wait_cluster(stack: HAStack, size: int, timeout_s: float = 90.0, services: l
 def query(stack: HAStack, expr: str, replica: str | None = None, long_term: bool = False) -> list[dict]:
     """Instant query of one Prometheus replica (default the first), or of the long-term store."""
     url = stack.long_term_url if long_term else stack.prometheus[replica or next(iter(stack.prometheus))]
-    data = requests.get(f"{url}/api/v1/query", params={"query": expr}, auth=None if long_term else stack.auth,
-                        timeout=10).json()
-    if data.get("status") != "success":
-        raise HAError(f"query {expr!r}: {data}")
-    return data["data"]["result"]
+    try:
+        return api.query(url, expr, auth=None if long_term else stack.auth)
+    except api.ApiError as exc:
+        raise HAError(f"query {expr!r}: {exc}") from None
 
 
 def alert_state(stack: HAStack, alertname: str, replica: str, **labels: str) -> str | None:
     """'firing' / 'pending' of an alert on one Prometheus replica, None when it is not active there."""
     try:
         alerts = _get(f"{stack.prometheus[replica]}/api/v1/alerts", stack.auth)["data"]["alerts"]
-    except (requests.RequestException, ValueError):
+    except (api.ApiError, ValueError):
         return None
     for alert in alerts:
         lab = alert["labels"]
@@ -297,7 +293,7 @@ def alertmanagers_holding(stack: HAStack, alertname: str, **labels: str) -> list
     for service, url in stack.alertmanagers.items():
         try:
             alerts = _get(f"{url}/api/v2/alerts", stack.auth)
-        except (requests.RequestException, ValueError):
+        except (api.ApiError, ValueError):
             continue
         if any(a["labels"].get("alertname") == alertname and all(a["labels"].get(k) == v for k, v in labels.items())
                for a in alerts):

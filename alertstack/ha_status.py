@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import requests
 
-from alertstack import ansible, endpoints
+from alertstack import ansible, api, endpoints
 from alertstack.ha_faults import HAStack, from_inventory
 
 
@@ -62,10 +61,8 @@ def stack_for_env(env: str) -> HAStack:
 
 def _json(url: str, auth) -> dict | None:
     try:
-        resp = requests.get(url, auth=auth, timeout=5)
-        resp.raise_for_status()
-        return resp.json()
-    except (requests.RequestException, ValueError):
+        return api.call("GET", url, auth, timeout=5).json()
+    except (api.ApiError, ValueError):
         return None
 
 

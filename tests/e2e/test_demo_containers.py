@@ -6,11 +6,9 @@ import json
 import shutil
 import smtplib
 import subprocess
-import sys
 import time
 import uuid
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,7 @@ from alertstack import sink as sink_client
 from alertstack.localstack import LocalStack
 from alertstack.paths import REPO_ROOT, VENV_BIN
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from demo_processes import free_port, http  # noqa: E402
+from demo_processes import free_port, http
 
 pytestmark = pytest.mark.e2e
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import urllib.request
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import yaml
 from am_sink import alertmanager
+from demo_processes import App, free_port
 
 from alertstack import sink as client
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from demo_processes import App, free_port  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -28,6 +28,7 @@ SCENARIO_CHANNELS = {
     "network-latency": [PAGERDUTY, ("slack", "ai-infra-incidents")],  # the same latency page, from a network fault
     "feature-store": [ONCALL_EMAIL, ("slack", "ai-infra-urgent")],
     "drift": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ml-platform-alerts")],
+    "model-performance": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ml-platform-alerts")],
     "gpu-oom": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "ai-infra-hardware"),
                 ("slack", "ml-platform-alerts")],
     "logging-outage": [ONCALL_EMAIL, ("slack", "ai-infra-urgent"), ("slack", "platform-alerts")],

@@ -131,7 +131,8 @@ def test_for_override_shortens_one_alert_and_keeps_the_others():
 def test_local_inventory_overrides_only_what_exists_and_production_keeps_the_policy():
     local = yaml.safe_load((INVENTORIES / "local" / "group_vars" / "all" / "main.yml").read_text())
     overrides = local["prometheus_alert_for_overrides"]
-    assert overrides == {"GPUMemoryHigh": "1m", "FeatureDriftDetected": "2m", "FeatureStoreDown": "1m"}
+    assert overrides == {"GPUMemoryHigh": "1m", "FeatureDriftDetected": "2m", "FeatureStoreDown": "1m",
+                         "ModelPerformanceDegraded": "2m"}
     rule_files(default_slos(), "http://r", "http://g/d", for_overrides=overrides)  # valid
     assert PROM_DEFAULTS["prometheus_alert_for_overrides"] == {}
     for env in ("staging", "production"):
