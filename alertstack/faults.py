@@ -292,9 +292,10 @@ def concept_shift_running(stack: LocalStack) -> bool:
 
 def start_concept_shift(stack: LocalStack, rps: float = CONCEPT_SHIFT["rps"],
                         max_s: float = CONCEPT_SHIFT["max_s"]) -> dict:
-    """Run the shifted-concept users: the steady traffic's container (image, network, app mount, target) again,
-    with TRAFFIC_CONCEPT=shifted, every answer labelled, at `rps` for at most `max_s` (then it exits and is
-    removed: --rm)."""
+    """Run the shifted concept's labelling: the steady traffic's container (image, network, app mount, target)
+    again, with TRAFFIC_CONCEPT=shifted and TRAFFIC_FEEDBACK_ONLY=1: labelled outcomes of ordinary inputs, no
+    prediction requests (the SLOs' traffic stays the steady users'), at `rps` for at most `max_s` (then it exits
+    and is removed: --rm)."""
     name = stack.container(CONCEPT_SHIFT["container"])
     if concept_shift_running(stack):
         return {"changed": False, "container": name, "detail": f"{name} already sends shifted-concept outcomes"}
@@ -311,7 +312,7 @@ def start_concept_shift(stack: LocalStack, rps: float = CONCEPT_SHIFT["rps"],
     if not env.get("TRAFFIC_URL"):
         raise FaultError(f"{source} has no TRAFFIC_URL: not the demo traffic")
     env.update(TRAFFIC_RPS=f"{rps:g}", TRAFFIC_MAX_S=f"{max_s:g}", TRAFFIC_CONCEPT="shifted",
-               TRAFFIC_FEEDBACK_SHARE="1")
+               TRAFFIC_FEEDBACK_SHARE="1", TRAFFIC_FEEDBACK_ONLY="1")
     networks = list(((spec.get("NetworkSettings") or {}).get("Networks") or {}))
     args = ["run", "--detach", "--rm", "--name", name, "--label", CONCEPT_SHIFT_LABEL]
     if networks:
@@ -324,15 +325,16 @@ def start_concept_shift(stack: LocalStack, rps: float = CONCEPT_SHIFT["rps"],
         if mount.get("Type") == "bind":
             args += ["--volume", f"{mount['Source']}:{mount['Destination']}:ro"]
     for key in ("TRAFFIC_URL", "TRAFFIC_RPS", "TRAFFIC_MAX_S", "TRAFFIC_CONCEPT", "TRAFFIC_FEEDBACK_SHARE",
-                "TRAFFIC_ALLOWED_HOSTS"):
+                "TRAFFIC_FEEDBACK_ONLY", "TRAFFIC_ALLOWED_HOSTS"):
         if key in env:
             args += ["--env", f"{key}={env[key]}"]
     args += [config.get("Image") or spec.get("Image"), *(config.get("Cmd") or ["python3", "-m", "demo_traffic"])]
     _on_host(stack, "rm", "--force", name)  # a stopped one of an earlier run (normally none: --rm)
     _on_host(stack, *args)
     return {"changed": True, "container": name,
-            "detail": f"started {name}: {rps:g} req/s of ordinary inputs from {source}'s image, every outcome "
-                      f"labelled by the shifted concept (fraud among older users), at most {max_s:.0f}s"}
+            "detail": f"started {name}: {rps:g}/s labelled outcomes of ordinary inputs (no predictions) from "
+                      f"{source}'s image, labelled by the shifted concept (fraud among older users), at most "
+                      f"{max_s:.0f}s"}
 
 
 def stop_concept_shift(stack: LocalStack) -> dict:

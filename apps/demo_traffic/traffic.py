@@ -12,6 +12,10 @@ the same worker (so feedback never exceeds the prediction rate nor MAX_IN_FLIGHT
 demo world's concept (TRAFFIC_CONCEPT, `outcome`): "trained", the fraud process the model learned (its logit ranks
 it; the live AUC-ROC is about 0.9), or "shifted", a new fraud pattern among older users that the model scores as
 safe (concept drift: same inputs, same model, AUC-ROC about 0.35; alertstack.faults model-performance).
+TRAFFIC_FEEDBACK_ONLY=1 (shifted concept only, whose outcome does not depend on the model's answer): no prediction
+is requested; each tick posts a labelled outcome of ordinary inputs, /feedback {"user_id", "features", "label"},
+as a labelling pipeline that joins ground truth to past traffic does. The SLO traffic (/predict) is then exactly
+the steady users'.
 
 Why: burn-rate windows hold minutes to days of traffic. With users only during a drill, a stack a few minutes old
 detects a fault faster than the rule predicts; with steady traffic (and the backfilled history before it,
@@ -62,7 +66,7 @@ def feedback_url(url: str) -> str:
 
 
 def check(url: str, rps: float, max_s: float, allowed: list[str], feedback_share: float = 0.0,
-          concept: str = "trained") -> None:
+          concept: str = "trained", feedback_only: bool = False) -> None:
     host = urllib.parse.urlsplit(url).hostname
     if host not in allowed:
         raise SystemExit(f"error: TRAFFIC_URL host {host!r} is not one of {', '.join(allowed)}")
@@ -74,6 +78,9 @@ def check(url: str, rps: float, max_s: float, allowed: list[str], feedback_share
         raise SystemExit(f"error: TRAFFIC_FEEDBACK_SHARE={feedback_share} must be within [0, 1]")
     if concept not in CONCEPTS:
         raise SystemExit(f"error: TRAFFIC_CONCEPT={concept!r} must be one of {', '.join(CONCEPTS)}")
+    if feedback_only and concept != "shifted":
+        raise SystemExit("error: TRAFFIC_FEEDBACK_ONLY=1 needs TRAFFIC_CONCEPT=shifted (the trained concept's "
+                         "outcome depends on the model's answer, which feedback-only traffic does not ask for)")
 
 
 def log(message: str, **extra) -> None:
@@ -88,7 +95,7 @@ def _post(url: str, body: bytes) -> dict:
 
 
 def run(url: str, rps: float, max_s: float, stop: threading.Event, seed: int | None = None,
-        feedback_share: float = 0.0, concept: str = "trained") -> dict:
+        feedback_share: float = 0.0, concept: str = "trained", feedback_only: bool = False) -> dict:
     rng = random.Random(seed)
     in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
     counts = {"sent": 0, "skipped": 0, "feedback": 0}
@@ -97,6 +104,13 @@ def run(url: str, rps: float, max_s: float, stop: threading.Event, seed: int | N
 
     def one(body: bytes, draw: float, seed: int) -> None:
         try:
+            if feedback_only:  # a labelled outcome of these inputs, no prediction
+                request = json.loads(body)
+                label = outcome(random.Random(seed), 0.5, request["features"]["user_age"], concept)
+                _post(labels_url, json.dumps({**request, "label": int(label)}).encode())
+                with lock:
+                    counts["feedback"] += 1
+                return
             answer = _post(url, body)
             if draw < feedback_share and "fraud_probability" in answer:
                 age = json.loads(body)["features"]["user_age"]
@@ -139,10 +153,12 @@ def main() -> None:
     allowed = os.environ.get("TRAFFIC_ALLOWED_HOSTS", "inference-gateway,127.0.0.1,localhost").split(",")
     feedback_share = float(os.environ.get("TRAFFIC_FEEDBACK_SHARE", "1"))
     concept = os.environ.get("TRAFFIC_CONCEPT", "trained")
-    check(url, rps, max_s, allowed, feedback_share, concept)
+    feedback_only = os.environ.get("TRAFFIC_FEEDBACK_ONLY", "0") == "1"
+    check(url, rps, max_s, allowed, feedback_share, concept, feedback_only)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    log("traffic started", url=url, rps=rps, max_s=max_s, feedback_share=feedback_share, concept=concept)
-    counts = run(url, rps, max_s, stop, feedback_share=feedback_share, concept=concept)
+    log("traffic started", url=url, rps=rps, max_s=max_s, feedback_share=feedback_share, concept=concept,
+        feedback_only=feedback_only)
+    counts = run(url, rps, max_s, stop, feedback_share=feedback_share, concept=concept, feedback_only=feedback_only)
     log("traffic ended", **counts)
     sys.exit(0)

@@ -3,9 +3,11 @@ drift monitor).
 
 POST /feedback brings the ground truth of a prediction: {"request_id": <the id /predict answered>, "label": 0|1}
 (the score the gateway gave that request, among its last PREDICTION_MEMORY), or {"features": {...}, "label": 0|1}
-(scored now by the served model). model_performance_metric is measured on the last FEEDBACK_WINDOW labelled
-outcomes of the served model (bounded: a deque, reset when another model is loaded); until FEEDBACK_MIN_LABELS of
-them (both classes present) arrived, it is the offline evaluation on the seeded hold-out set (model.evaluate).
+with an optional "user_id" whose stored features are merged as /predict merges them (scored now by the served
+model; not a prediction: the /predict SLOs do not count it). model_performance_metric is measured on the last
+FEEDBACK_WINDOW labelled outcomes of the served model (bounded: a deque, reset when another model is loaded);
+until FEEDBACK_MIN_LABELS of them (both classes present) arrived, it is the offline evaluation on the seeded
+hold-out set (model.evaluate).
 model_feedback_window_labels says which: the labelled outcomes the live figure is measured on (0: offline).
 
 Environment: GATEWAY_HOST (0.0.0.0), GATEWAY_PORT (8080), GATEWAY_CONFIG (release YAML; none = defaults),
@@ -265,7 +267,13 @@ class Gateway:
             try:
                 if not isinstance(body["features"], dict):
                     raise ValidationError("wrong_type", "features must be an object")
-                score = model.score(model.validate(body["features"]))
+                features = body["features"]
+                if body.get("user_id") is not None:  # the user's stored features, as /predict merges them
+                    stored = self.fetch_features(str(body["user_id"])[:64], "feedback")
+                    if stored is None:
+                        return 503, {"error": "FeatureNotFound: feature store unavailable"}
+                    features = {**stored, **features}
+                score = model.score(model.validate(features))
             except ValidationError as exc:
                 self.metrics.feedback.labels("invalid").inc()
                 return 422, {"error": str(exc), "reason": exc.reason}

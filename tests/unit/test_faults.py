@@ -161,7 +161,8 @@ def test_concept_drift_runs_the_steady_traffics_container_with_the_shifted_conce
             "--volume": "/opt/ai-alerting/demo-traffic/app:/app:ro"}.items() <= flags.items(), run
     env = [run[i + 1] for i, a in enumerate(run) if a == "--env"]
     assert {"TRAFFIC_URL=http://inference-gateway:8080/predict", "TRAFFIC_CONCEPT=shifted",
-            "TRAFFIC_FEEDBACK_SHARE=1", f"TRAFFIC_RPS={faults.CONCEPT_SHIFT['rps']}", "TRAFFIC_MAX_S=1800"} \
+            "TRAFFIC_FEEDBACK_SHARE=1", "TRAFFIC_FEEDBACK_ONLY=1", f"TRAFFIC_RPS={faults.CONCEPT_SHIFT['rps']}",
+            "TRAFFIC_MAX_S=1800"} \
         <= set(env), env
     assert "--rm" in run and "PATH=/usr/bin" not in env
     assert faults.inject("model-performance", stack)["changed"] is False

@@ -334,9 +334,10 @@ def test_feedback_measures_the_served_model_on_a_bounded_window_of_labelled_outc
         store.stop()
 
 
-def _traffic(tmp_path, url, concept, rps=40, max_s=120):
+def _traffic(tmp_path, url, concept, rps=40, max_s=120, feedback_only=False):
     env = {**os.environ, "TRAFFIC_URL": f"{url}/predict", "TRAFFIC_RPS": str(rps), "TRAFFIC_MAX_S": str(max_s),
-           "TRAFFIC_CONCEPT": concept, "TRAFFIC_FEEDBACK_SHARE": "1"}
+           "TRAFFIC_CONCEPT": concept, "TRAFFIC_FEEDBACK_SHARE": "1",
+           "TRAFFIC_FEEDBACK_ONLY": "1" if feedback_only else "0"}
     return subprocess.Popen([sys.executable, "-m", "demo_traffic"], cwd=APPS, env=env,
                             stdout=(tmp_path / f"traffic-{concept}.log").open("wb"), stderr=subprocess.STDOUT)
 
@@ -363,10 +364,19 @@ def test_demo_traffic_labels_outcomes_healthy_and_a_shifted_concept_degrades_the
     try:
         healthy = _traffic(tmp_path, url, "trained")
         assert _auc_when(url, lambda v: v > 0.80) > 0.80
-        shifted = _traffic(tmp_path, url, "shifted", rps=50)
+        before = http("GET", f"{url}/metrics")[1]
+        # The fault's labelling: outcomes of the shifted concept, without prediction requests of its own.
+        shifted = _traffic(tmp_path, url, "shifted", rps=50, feedback_only=True)
         assert _auc_when(url, lambda v: v < 0.70) < 0.70
         shifted.terminate()
         shifted.wait(10)
+        after = http("GET", f"{url}/metrics")[1]
+
+        def grew(name, **labels):
+            return metric(after, name, **labels) - metric(before, name, **labels)
+        # /predict (the SLOs' traffic) grew by the healthy users' 40/s alone; feedback by their 40/s plus 50/s.
+        assert grew("model_feedback_total", result="accepted") > 1.5 * grew(
+            "inference_requests_total", endpoint="/predict", status="200"), (before, after)
         assert _auc_when(url, lambda v: v > 0.80) > 0.80   # the window forgets the shifted outcomes
     finally:
         for proc in (healthy, shifted):
@@ -375,7 +385,8 @@ def test_demo_traffic_labels_outcomes_healthy_and_a_shifted_concept_degrades_the
                 proc.wait(10)
         gateway.stop()
         store.stop()
-    for bad in ({"TRAFFIC_CONCEPT": "other"}, {"TRAFFIC_FEEDBACK_SHARE": "2"}):
+    for bad in ({"TRAFFIC_CONCEPT": "other"}, {"TRAFFIC_FEEDBACK_SHARE": "2"},
+                {"TRAFFIC_FEEDBACK_ONLY": "1", "TRAFFIC_CONCEPT": "trained"}):
         proc = subprocess.run([sys.executable, "-m", "demo_traffic"], cwd=APPS, capture_output=True, text=True,
                               env={**os.environ, "TRAFFIC_URL": "http://127.0.0.1:1/predict", **bad}, timeout=30)
         assert proc.returncode != 0 and "error: TRAFFIC_" in proc.stderr, proc.stderr
