@@ -20,6 +20,7 @@ from __future__ import annotations
 import _thread
 import io
 import json
+import signal
 import sys
 import threading
 import time
@@ -189,8 +190,14 @@ def test_interrupted_drill_rolls_the_fault_back(deployed_stack, tmp_path, scenar
     """Ctrl-C while the drill waits for the alert: the fault is rolled back (the netem qdisc removed), the report
     still written, and the KeyboardInterrupt reaches the caller (the CLI turns it into exit status 130)."""
     progress = _CtrlCAfterInjection()
-    with pytest.raises(KeyboardInterrupt):
-        run_drill(scenario, deployed_stack, out_dir=tmp_path, out=progress)
+    # Python's own Ctrl-C handler, as in a terminal: a test run started in the background (`cmd &` in a script)
+    # inherits SIGINT ignored, and interrupt_main() then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_drill(scenario, deployed_stack, out_dir=tmp_path, out=progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     output = progress.getvalue()
     assert progress.fired, output
     assert f"clean-up: {command}" in output, output
