@@ -238,6 +238,15 @@ def load_blocks(stack: LocalStack, workdir: Path, source: str, out: str) -> list
     return ids
 
 
+def backfill(stack: LocalStack, name: str, write: Callable[[Path], int]) -> tuple[int, list[str]]:
+    """write(path) -> samples: an OpenMetrics file in a temporary directory, turned into promtool blocks and loaded
+    (load_blocks); returns (samples, block ids)."""
+    with tempfile.TemporaryDirectory(prefix="ai-alerting-history-") as tmp:
+        work = Path(tmp)
+        samples = write(work / f"{name}.om")
+        return samples, load_blocks(stack, work, f"{name}.om", name)
+
+
 def _docker(*args: str) -> None:
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
@@ -286,10 +295,7 @@ def copy_gauge(stack: LocalStack, days: float, now: float, say: Callable[[str], 
     start = int(end - days * 86400) // STEP_S * STEP_S
     say(f"history: backfilling {days:g} days of {PERFORMANCE} at {level:.3f} ({len(series)} series) before its "
         f"first sample at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(first))} UTC")
-    with tempfile.TemporaryDirectory(prefix="ai-alerting-history-") as tmp:
-        work = Path(tmp)
-        samples = write_gauge(work / "gauge.om", series, level, start, end)
-        blocks = load_blocks(stack, work, "gauge.om", "gauge")
+    samples, blocks = backfill(stack, "gauge", lambda path: write_gauge(path, series, level, start, end))
     return {"series": len(series), "level": round(level, 4), "start": start, "end": end, "samples": samples,
             "blocks": blocks, "t_copied": time.time()}
 
@@ -392,10 +398,7 @@ def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = pri
         plan = raw_series_plan(stack, slos)
         say(f"history: backfilling {days:g} days of in-SLO traffic ({rps:.1f} req/s, {len(plan)} series) before "
             f"the first scrape at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(first))} UTC")
-        with tempfile.TemporaryDirectory(prefix="ai-alerting-history-") as tmp:
-            work = Path(tmp)
-            samples = write_raw(work / "raw.om", plan, rps, hist_start, end)
-            blocks = load_blocks(stack, work, "raw.om", "raw")
+        samples, blocks = backfill(stack, "raw", lambda path: write_raw(path, plan, rps, hist_start, end))
         waited = wait_loaded(stack, main, hist_start + 3600)
         result["raw"] = {"start": hist_start, "end": end, "rps": rps, "series": len(plan), "samples": samples,
                          "blocks": blocks, "load_wait_s": round(waited, 1)}
@@ -413,10 +416,8 @@ def ensure(stack: LocalStack, days: float = 30, say: Callable[[str], None] = pri
             name, step = rec["rule"]["record"], rec["interval_s"]
             f = first_sample(stack, name, days, step) or now
             end_for[name] = f - step / 2
-        with tempfile.TemporaryDirectory(prefix="ai-alerting-history-") as tmp:
-            work = Path(tmp)
-            samples = write_recorded(stack, work / "recorded.om", records, hist_start + 600, end_for)
-            blocks = load_blocks(stack, work, "recorded.om", "recorded")
+        samples, blocks = backfill(stack, "recorded",
+                                   lambda path: write_recorded(stack, path, records, hist_start + 600, end_for))
         name = records[0]["rule"]["record"]
         waited = wait_loaded(stack, name, hist_start + 600 + 3600)
         result["recorded"] = {"rules": [r["rule"]["record"] for r in records], "samples": samples,

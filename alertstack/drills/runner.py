@@ -164,11 +164,6 @@ def close_lost_page(stack: LocalStack, alertname: str, lookback_s: float = 86400
     return [a["labels"] for a in alerts]
 
 
-def _group_interval_s(stack: LocalStack) -> float:
-    route = api.alertmanager_config(stack.alertmanager_url, stack.auth).get("route") or {}
-    return bounds.seconds(route.get("group_interval", "5m"))
-
-
 def shortened_values(alertname: str, deployed_for_s: float | None) -> list[dict]:
     """The alert's `for` where the environment shortened the policy's (rules_data; prometheus_alert_for_overrides)."""
     from alertstack import rules
@@ -366,6 +361,7 @@ class _Drill:
         # What the phases learn, in order.
         self.written = self.slos = self.deployed = None
         self.expect: channels.Expectation | None = None
+        self.routing: dict = {}
         self.notify_deadline = 0.0
         self.t_inject = self.t_mitigate = 0.0
         self.seen: dict = {}    # (kind, channel) -> first firing notification
@@ -439,6 +435,7 @@ class _Drill:
         now = time.time()
         horizon = now + self.cfg.precondition_timeout_s + (sc.notify_deadline_s or 1800) + sc.resolve_deadline_s
         expect = self.expect = expected_delivery(am_config, labels, now, horizon, written_config)
+        self.routing = am_config or written_config or {}  # the routing tree the drill expects (its group_interval)
         timing = deployed_timing(stack, self.cfg, am_config, expect.group_wait)
         timeline.meta.update(timing=timing, alert_labels_routed=labels, receivers=expect.receivers,
                              channels=[list(c) for c in expect.required],
@@ -484,7 +481,8 @@ class _Drill:
                       self.cfg, t)
         if quiet and not resolved()[0]:
             # Alertmanager sends the resolve at the group's next flush: one group_interval after the alert cleared.
-            grace = min(deadline, time.time() + _group_interval_s(stack) + 2 * self.cfg.poll_s + 30)
+            group_interval = bounds.seconds((self.routing.get("route") or {}).get("group_interval", "5m"))
+            grace = min(deadline, time.time() + group_interval + 2 * self.cfg.poll_s + 30)
             quiet = _wait(self.progress, f"the last page of {sc.alertname} to be resolved", resolved, grace,
                           self.cfg, t)
             if not quiet:
