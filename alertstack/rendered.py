@@ -67,6 +67,14 @@ class StackRoot:
         """alertmanager.yml as a dict."""
         return yaml.safe_load(self.alertmanager_file.read_text())
 
+    def service_command(self, component: str, service: str) -> list[str]:
+        """The command line (flags) of `service` in compose/<component>.yml."""
+        path = self._file(f"compose/{component}.yml")
+        services = (yaml.safe_load(path.read_text()) or {}).get("services") or {}
+        if service not in services:
+            raise RenderedError(f"{path} defines no service {service!r}; services: {', '.join(services)}")
+        return [str(arg) for arg in services[service].get("command") or []]
+
     @property
     def rules_dir(self) -> Path:
         return Path(self.path) / "prometheus" / "rules"

@@ -82,29 +82,49 @@ def for_sink(config: dict, sink: SinkServer) -> dict:
 
 @contextmanager
 def alertmanager(config: dict, secrets: dict, directory: Path, ready_timeout_s: float = 60,
-                 name: str | None = None) -> Iterator[str]:
+                 name: str | None = None, storage: Path | None = None, flags: tuple = ()) -> Iterator[str]:
     """Alertmanager (offline image, host network, 127.0.0.1 only, no cluster) with `config`, the project's
     notification templates and `secrets` as files; yields its URL; the container (`name`, default a random one)
-    is removed afterwards."""
+    is removed afterwards. `storage`: a host directory for its data (kept across `crash_and_start`), else the
+    container's own /tmp; `flags`: more command-line flags."""
     (directory / "templates").mkdir(parents=True, exist_ok=True)
     (directory / "templates" / NOTIFICATION_TEMPLATES.name).write_text(NOTIFICATION_TEMPLATES.read_text())
     (directory / "secrets").mkdir(exist_ok=True)
-    for name, value in secrets.items():
-        (directory / "secrets" / name).write_text(value)
+    for secret, value in secrets.items():
+        (directory / "secrets" / secret).write_text(value)
     (directory / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
     name = name or f"alertstack-test-am-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", "host", "--user", "0",
-                    "-v", f"{directory}:/etc/alertmanager:ro", "--entrypoint", "/bin/alertmanager",
-                    OFFLINE["alertmanager"], "--config.file=/etc/alertmanager/alertmanager.yml",
-                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-                    "--storage.path=/tmp"], check=True, capture_output=True)
+    volumes = ["-v", f"{directory}:/etc/alertmanager:ro"]
+    if storage is not None:
+        storage.mkdir(parents=True, exist_ok=True)
+        volumes += ["-v", f"{storage}:/alertmanager"]
+    run = ["docker", "run", "-d", "--name", name, "--network", "host", "--user", "0", *volumes,
+           "--entrypoint", "/bin/alertmanager", OFFLINE["alertmanager"],
+           "--config.file=/etc/alertmanager/alertmanager.yml", f"--web.listen-address=127.0.0.1:{port}",
+           "--cluster.listen-address=", f"--storage.path={'/alertmanager' if storage is not None else '/tmp'}",
+           *flags]
+    _STARTS[name] = run
+    subprocess.run(run, check=True, capture_output=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, name, ready_timeout_s)
         yield url
     finally:
+        _STARTS.pop(name, None)
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+_STARTS: dict[str, list] = {}  # container name -> its `docker run` command line, for crash_and_start
+
+
+def crash_and_start(name: str, url: str) -> None:
+    """Kill the Alertmanager container `name` with SIGKILL (a crash, a power loss: no shutdown snapshot) and start
+    it again, same flags and storage; returns once it answers at `url`."""
+    subprocess.run(["docker", "kill", "--signal", "KILL", name], check=True, capture_output=True)
+    subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+    subprocess.run(_STARTS[name], check=True, capture_output=True)
+    wait_ready(url, name)
 
 
 def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:

@@ -566,7 +566,10 @@ class _Drill:
             return done, f"{_state_text(timeline)}; waiting on " + (", ".join(_chan(c) for c in missing) or "-")
         _wait(self.progress, f"{sc.alertname} to fire and notify", detect, self.t_inject + self.notify_deadline,
               self.cfg, self.t_inject)
-        _detection_steps(timeline, sc, expect, self.t_inject, self.notify_deadline)
+        why = ""
+        if timeline.first(tl.ALERT_FIRING) is not None and _missing(expect.required, self.seen):
+            why = _unnotified_reason(_shielded_alerts(self.stack, sc.alertname))
+        _detection_steps(timeline, sc, expect, self.t_inject, self.notify_deadline, why)
         self.firing = timeline.first(tl.ALERT_FIRING)
         m = timeline.measurements()
         self.progress.say(f"MTTD {_fmt(m['mttd_s'])} (time to notify {_fmt(m['time_to_notify_s'])}); "
@@ -747,8 +750,32 @@ def _channel_steps(timeline: Timeline, event: str, label: str, expected: list, s
         _timed_step(timeline, f"{label} on {_chan(ch)}", _first_on(timeline, event, ch), since, deadline, failure)
 
 
+def _shielded_alerts(stack: LocalStack, alertname: str) -> list | None:
+    """Alertmanager's alerts named `alertname`, or None when it does not answer."""
+    try:
+        return api.alertmanager_alerts(stack.alertmanager_url, stack.auth, alertname=alertname)
+    except api.ApiError:
+        return None
+
+
+def _unnotified_reason(stack_alerts: list | None) -> str:
+    """Why a firing alert paged nobody, from Alertmanager's view of it ('' when it tells nothing)."""
+    if stack_alerts is None:
+        return "; Alertmanager did not answer"
+    if not stack_alerts:
+        return "; Alertmanager never received the alert from Prometheus"
+    states = {(a.get("status") or {}).get("state") for a in stack_alerts}
+    if states == {"suppressed"}:
+        return "; Alertmanager holds the alert silenced or inhibited"
+    if "active" in states:
+        return ("; Alertmanager holds the alert active, neither silenced nor inhibited, and sent nothing: its "
+                "notification log records this alert as paged and not resolved (a crash restored a snapshot older "
+                "than the resolve; docs/high-availability.md), so it pages again only at repeat_interval")
+    return ""
+
+
 def _detection_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channels.Expectation, t_inject: float,
-                     deadline: float) -> None:
+                     deadline: float, why: str = "") -> None:
     pending, firing = timeline.first(tl.ALERT_PENDING), timeline.first(tl.ALERT_FIRING)
     if pending is not None:
         timeline.step("alert pending", PASSED, elapsed_s=pending.at - t_inject)
@@ -761,7 +788,7 @@ def _detection_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channel
     _timed_step(timeline, "alert firing", firing, t_inject, deadline,
                 f"{sc.alertname} did not fire within {deadline:.0f}s")
     _channel_steps(timeline, tl.NOTIFICATION, "notification", expect.required, t_inject, deadline,
-                   f"no firing notification for {sc.alertname} within {deadline:.0f}s")
+                   f"no firing notification for {sc.alertname} within {deadline:.0f}s{why}")
 
 
 def _resolution_steps(timeline: Timeline, sc: scenarios.Scenario, expect: channels.Expectation,
