@@ -127,6 +127,31 @@ def crash_and_start(name: str, url: str) -> None:
     wait_ready(url, name)
 
 
+def restart(name: str, url: str) -> None:
+    """Restart the Alertmanager container `name` cleanly (SIGTERM: it writes its snapshot of silences and the
+    notification log; the alerts it held in memory are gone); returns once it answers at `url`."""
+    subprocess.run(["docker", "restart", "-t", "10", name], check=True, capture_output=True)
+    wait_ready(url, name)
+
+
+def webhook_config(sink_url: str) -> dict:
+    """An alertmanager.yml with one webhook receiver (`events`, resolves sent) into the sink, grouping by alert name
+    and flushing fast (group_wait 1s, group_interval 2s), repeat_interval 4h as in production."""
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {"receiver": "events", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "2s",
+                  "repeat_interval": "4h"},
+        "receivers": [{"name": "events",
+                       "webhook_configs": [{"url": f"{sink_url}/webhook/events", "send_resolved": True}]}],
+    }
+
+
+def pages(sink_url: str, alertname: str, since: float, status: str = "firing") -> list:
+    """The sink's notifications about `alertname` since `since` with this status (firing: pages)."""
+    from alertstack import sink
+    return sink.messages(sink_url, since=since, alertname=alertname, status=status)
+
+
 def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
     """Wait until the Alertmanager container `name` answers /-/ready at `url`; AssertionError with its logs."""
     deadline = time.monotonic() + timeout_s

@@ -568,7 +568,7 @@ class _Drill:
               self.cfg, self.t_inject)
         why = ""
         if timeline.first(tl.ALERT_FIRING) is not None and _missing(expect.required, self.seen):
-            why = _unnotified_reason(_shielded_alerts(self.stack, sc.alertname))
+            why = _unnotified_reason(_alertmanager_alerts_or_none(self.stack, sc.alertname))
         _detection_steps(timeline, sc, expect, self.t_inject, self.notify_deadline, why)
         self.firing = timeline.first(tl.ALERT_FIRING)
         m = timeline.measurements()
@@ -750,7 +750,7 @@ def _channel_steps(timeline: Timeline, event: str, label: str, expected: list, s
         _timed_step(timeline, f"{label} on {_chan(ch)}", _first_on(timeline, event, ch), since, deadline, failure)
 
 
-def _shielded_alerts(stack: LocalStack, alertname: str) -> list | None:
+def _alertmanager_alerts_or_none(stack: LocalStack, alertname: str) -> list | None:
     """Alertmanager's alerts named `alertname`, or None when it does not answer."""
     try:
         return api.alertmanager_alerts(stack.alertmanager_url, stack.auth, alertname=alertname)

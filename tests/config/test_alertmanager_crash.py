@@ -15,13 +15,13 @@ few seconds later: ours keeps both and pages the next incident; upstream's loses
 """
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
-from am_sink import alertmanager, crash_and_start, notification_sink, post_alerts, wait_ready, wait_until
+from am_sink import (alertmanager, crash_and_start, notification_sink, pages, post_alerts, restart, wait_until,
+                     webhook_config)
 
-from alertstack import api, rendered, silences, sink
+from alertstack import api, rendered, silences
 from alertstack.drills import runner
 from alertstack.vocabulary import duration_seconds as seconds
 
@@ -31,20 +31,6 @@ UPSTREAM_INTERVAL = "15m"
 def _rendered_data_flags() -> list[str]:
     command = rendered.for_env("local").service_command("alertmanager", "alertmanager")
     return [flag for flag in command if flag.startswith("--data.")]
-
-
-def _config(sink_url: str) -> dict:
-    return {
-        "global": {"resolve_timeout": "5m"},
-        "route": {"receiver": "events", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "2s",
-                  "repeat_interval": "4h"},
-        "receivers": [{"name": "events",
-                       "webhook_configs": [{"url": f"{sink_url}/webhook/events", "send_resolved": True}]}],
-    }
-
-
-def _pages(sink_url: str, name: str, since: float, status: str) -> list:
-    return sink.messages(sink_url, since=since, alertname=name, status=status)
 
 
 def test_the_rendered_alertmanager_snapshots_its_state_every_minute():
@@ -62,21 +48,20 @@ def test_a_crash_keeps_silences_and_resolves_at_the_rendered_interval_and_loses_
     alert = {"labels": {"alertname": "CrashTarget", "service": "inference-gateway", "severity": "critical"},
              "annotations": {"summary": "CrashTarget"}}
     with notification_sink() as snk, \
-            alertmanager(_config(snk.url), {}, tmp_path / "ours", name=f"alertstack-test-am-ours-{suffix}",
+            alertmanager(webhook_config(snk.url), {}, tmp_path / "ours", name=f"alertstack-test-am-ours-{suffix}",
                          storage=tmp_path / "ours-data", flags=tuple(ours_flags)) as ours, \
-            alertmanager(_config(snk.url), {}, tmp_path / "theirs", name=f"alertstack-test-am-theirs-{suffix}",
+            alertmanager(webhook_config(snk.url), {}, tmp_path / "theirs", name=f"alertstack-test-am-theirs-{suffix}",
                          storage=tmp_path / "theirs-data", flags=tuple(theirs_flags)) as theirs:
         names = {ours: f"alertstack-test-am-ours-{suffix}", theirs: f"alertstack-test-am-theirs-{suffix}"}
         ids = {}
         for url in (ours, theirs):
             t0 = time.time()
             post_alerts(url, [alert])
-            wait_until(lambda: _pages(snk.url, "CrashTarget", t0, "firing"), 30, f"the page from {url}")
+            wait_until(lambda: pages(snk.url, "CrashTarget", t0), 30, f"the page from {url}")
             # A clean restart writes a snapshot: the page is on disk, still open. It starts the snapshot cycle anew.
-            subprocess.run(["docker", "restart", "-t", "10", names[url]], check=True, capture_output=True)
-            wait_ready(url, names[url])
+            restart(names[url], url)
             post_alerts(url, [alert], resolved=True)
-            wait_until(lambda: _pages(snk.url, "CrashTarget", t0, "resolved"), 30, f"the resolve from {url}")
+            wait_until(lambda: pages(snk.url, "CrashTarget", t0, "resolved"), 30, f"the resolve from {url}")
             ids[url] = silences.add(url, ["service=maintenance-window"], "2h", "planned maintenance", "crash-test")
 
         time.sleep(interval_s + 10)  # one snapshot of ours has been written since; none of upstream's
@@ -89,12 +74,12 @@ def test_a_crash_keeps_silences_and_resolves_at_the_rendered_interval_and_loses_
 
         t1 = time.time()
         post_alerts(ours, [alert])
-        wait_until(lambda: _pages(snk.url, "CrashTarget", t1, "firing"), 30,
+        wait_until(lambda: pages(snk.url, "CrashTarget", t1), 30,
                    "the page of the next incident after the crash (rendered interval)")
         t2 = time.time()
         post_alerts(theirs, [alert])
         time.sleep(8)  # group_wait 1s + three group_intervals of 2s
-        assert _pages(snk.url, "CrashTarget", t2, "firing") == [], \
+        assert pages(snk.url, "CrashTarget", t2) == [], \
             "control: upstream's interval should have forgotten the resolve and stayed quiet"
         # A drill that meets this state says why nobody was paged.
         reason = runner._unnotified_reason(api.alertmanager_alerts(theirs, alertname="CrashTarget"))

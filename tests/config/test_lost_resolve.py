@@ -8,11 +8,10 @@ would have (`close_lost_page`), after which the next incident is paged again.
 """
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
-from am_sink import alertmanager, notification_sink, post_alerts, wait_ready, wait_until
+from am_sink import alertmanager, notification_sink, pages, post_alerts, restart, wait_until, webhook_config
 
 from alertstack.drills import runner
 from alertstack.localstack import LocalStack
@@ -20,44 +19,28 @@ from alertstack.localstack import LocalStack
 WEBHOOK = ("webhook", None)
 
 
-def _config(sink_url: str) -> dict:
-    return {
-        "global": {"resolve_timeout": "5m"},
-        "route": {"receiver": "events", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "2s",
-                  "repeat_interval": "4h"},
-        "receivers": [{"name": "events",
-                       "webhook_configs": [{"url": f"{sink_url}/webhook/events", "send_resolved": True}]}],
-    }
-
-
-def _firing_pages(sink_url: str, name: str, since: float) -> list:
-    from alertstack import sink
-    return sink.messages(sink_url, since=since, alertname=name, status="firing")
-
-
 def test_a_lost_resolve_blocks_the_next_page_until_the_drill_closes_it(tmp_path):
     container = f"alertstack-test-am-{uuid.uuid4().hex[:8]}"
     with notification_sink() as sink, \
-            alertmanager(_config(sink.url), {}, tmp_path, name=container) as am_url:
+            alertmanager(webhook_config(sink.url), {}, tmp_path, name=container) as am_url:
         stack = LocalStack(alertmanager_url=am_url, sink_url=sink.url, auth=None)
         lost, control = ({"labels": {"alertname": n, "service": "inference-gateway", "severity": "critical"},
                           "annotations": {"summary": n}} for n in ("DrillTarget", "OtherAlert"))
         t0 = time.time()
         post_alerts(am_url, [lost, control])
         for alert in (lost, control):
-            wait_until(lambda: _firing_pages(sink.url, alert["labels"]["alertname"], t0), 30,
+            wait_until(lambda: pages(sink.url, alert["labels"]["alertname"], t0), 30,
                        f"the first page of {alert['labels']['alertname']}")
 
         # Alertmanager restarts while both fire; meanwhile they clear, and no resolve is ever sent.
-        subprocess.run(["docker", "restart", "-t", "10", container], check=True, capture_output=True)
-        wait_ready(am_url, container)
+        restart(container, am_url)
         assert runner.open_pages(stack, "DrillTarget", [WEBHOOK]) == [WEBHOOK]
 
         # Control: the other alert fires again; Alertmanager finds nothing new and does not page it.
         t1 = time.time()
         post_alerts(am_url, [control])
         time.sleep(8)  # group_wait 1s + three group_intervals of 2s
-        assert _firing_pages(sink.url, "OtherAlert", t1) == []
+        assert pages(sink.url, "OtherAlert", t1) == []
 
         # The drill's fix: the lost page is resolved through Alertmanager, on the channel that had the page.
         sent = runner.close_lost_page(stack, "DrillTarget")
@@ -68,4 +51,4 @@ def test_a_lost_resolve_blocks_the_next_page_until_the_drill_closes_it(tmp_path)
         # ...and the next incident is paged again.
         t2 = time.time()
         post_alerts(am_url, [lost])
-        wait_until(lambda: _firing_pages(sink.url, "DrillTarget", t2), 30, "the page of the next incident")
+        wait_until(lambda: pages(sink.url, "DrillTarget", t2), 30, "the page of the next incident")

@@ -128,3 +128,14 @@ def test_an_slo_alert_naming_an_unknown_burn_rate_tier_fails_before_any_host():
     assert not run.ok
     assert ("alert InferenceErrorBudgetBurnHigh: tier 'page-slow' is not one of the burn-rate tiers page-quick "
             "(prometheus_slo_burn_rate_tiers)") in run.output
+
+
+@pytest.mark.parametrize("extra_vars, name, value", [
+    ({"alertmanager_data_maintenance_interval": "1 minute"}, "alertmanager_data_maintenance_interval", "1 minute"),
+    ({"alertmanager_route_timing": {"group_wait": "30 seconds", "group_interval": "5m", "repeat_interval": "4h"}},
+     "alertmanager_route_timing.group_wait", "30 seconds"),
+])
+def test_an_alertmanager_duration_that_is_not_one_fails_before_any_host(extra_vars, name, value):
+    run = ansible.playbook("staging", playbook="playbooks/preflight.yml", extra_vars=extra_vars, echo=False)
+    assert not run.ok
+    assert f"{name} is '{value}', not a duration (e.g. 30s, 5m)." in run.output
