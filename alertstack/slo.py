@@ -486,6 +486,11 @@ def _event_rates(slo: SLO, window: str) -> tuple[str, str]:
     return f"{count}\n-\n{good}", count
 
 
+def total_rate_expr(slo: SLO, window: str) -> str:
+    """PromQL of all events per second over `window` for a validated SLO, from the raw counters."""
+    return _event_rates(slo, window)[1]
+
+
 def bad_ratio_expr(slo: SLO, window: str) -> str:
     """PromQL of the ratio of bad events over `window` for a validated SLO, from the raw counters."""
     bad, total = _event_rates(slo, window)

@@ -135,19 +135,35 @@ def _incident_window(timeline: Timeline) -> tuple[float, float]:
 
 # --- measurement from Prometheus --------------------------------------------------------------------------------
 
+HELD_SHARE = 0.95
+"""A remaining budget computed over less than this share of the SLO window is not yet the SLO's figure."""
+
+
 def budget_queries(slo_def: slo_types.SLO, duration_s: int) -> dict:
-    """The PromQL of the bad-event ratio over the incident and of the budget remaining, for a validated SLO."""
+    """The PromQL of the bad-event ratio over the incident, of the budget remaining (read at the fault and at the
+    resolve) and of the seconds of the SLO window that Prometheus holds the recorded event rates for (one sample
+    per evaluation of their group), for a validated SLO."""
     from alertstack import slo as slo_mod
+    from alertstack import vocabulary
+    sel = f'{{slo="{slo_def.name}"}}'
+    interval_s = vocabulary.duration_seconds(slo_mod.LONG_INTERVAL)
     return {"bad_ratio": " ".join(slo_mod.bad_ratio_expr(slo_def, f"{duration_s}s").split()),
-            "remaining": f'{slo_mod.RECORD_BUDGET}{{slo="{slo_def.name}"}}'}
+            "incident_rate": " ".join(slo_mod.total_rate_expr(slo_def, f"{duration_s}s").split()),
+            "window_rate": f"avg_over_time({slo_mod.RECORD_TOTAL}{sel}[{slo_def.window}])",
+            "remaining": f"{slo_mod.RECORD_BUDGET}{sel}",
+            "held_s": f"count_over_time({slo_mod.RECORD_TOTAL}{sel}[{slo_def.window}]) * {interval_s:g}"}
 
 
-def budget_consumed(bad_ratio: float, duration_s: float, objective: float, window_s: float) -> float:
-    """Share of the SLO window's error budget spent: bad ratio x duration / ((1 - SLO) x window).
+def budget_consumed(bad_ratio: float, duration_s: float, objective: float, window_s: float,
+                    incident_rate: float | None = None, window_rate: float | None = None) -> float:
+    """Share of the SLO window's error budget spent: the incident's bad events over the bad events the budget
+    allows in the window, bad ratio x incident rate x duration / ((1 - SLO) x window rate x window).
 
-    Assumes the request rate during the incident is the window's average rate (the usual burn-rate model).
+    Without both rates (events/s during the incident and on average over the window), the incident's rate is taken
+    to be the window's average (the burn-rate model): a drill under extra load would then be under-counted.
     """
-    return bad_ratio * duration_s / ((1 - objective) * window_s)
+    traffic = incident_rate / window_rate if incident_rate and window_rate else 1.0
+    return bad_ratio * traffic * duration_s / ((1 - objective) * window_s)
 
 
 def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
@@ -180,19 +196,25 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
             continue
         q = budget_queries(s, duration)
         entry = {"slo": name, "objective": s.objective, "window": s.window, "duration_s": duration,
-                 "queries": q, "bad_ratio": None, "consumed": None, "remaining": None}
-        data["queries"].append({"purpose": f"error budget of {name}: bad ratio over the incident", "query":
-                                q["bad_ratio"], "at": iso(t1)})
-        data["queries"].append({"purpose": f"error budget of {name}: remaining (30d)", "query": q["remaining"],
-                                "at": iso(t1)})
+                 "queries": q, "bad_ratio": None, "incident_rate": None, "window_rate": None, "consumed": None,
+                 "remaining": None, "remaining_before": None, "held_s": None}
+        asked = [("bad_ratio", "bad ratio over the incident", "bad_ratio", t1),
+                 ("incident_rate", "events/s over the incident", "incident_rate", t1),
+                 ("window_rate", f"events/s on average over the {s.window} window", "window_rate", t1),
+                 ("remaining_before", f"remaining ({s.window}) at the fault", "remaining", t0),
+                 ("remaining", f"remaining ({s.window}) at the resolve", "remaining", t1),
+                 ("held_s", f"seconds of the {s.window} window Prometheus holds", "held_s", t1)]
+        for _, purpose, query, at in asked:
+            data["queries"].append({"purpose": f"error budget of {name}: {purpose}", "query": q[query], "at": iso(at)})
         try:
-            entry["bad_ratio"] = api.scalar(prometheus_url, q["bad_ratio"], t1, auth)
-            entry["remaining"] = api.scalar(prometheus_url, q["remaining"], t1, auth)
+            for field, _, query, at in asked:
+                entry[field] = api.scalar(prometheus_url, q[query], at, auth)
         except api.ApiError as exc:
             data["errors"].append(f"error budget query for {name} failed: {exc}")
         if entry["bad_ratio"] is not None and not math.isnan(entry["bad_ratio"]):
             entry["consumed"] = budget_consumed(entry["bad_ratio"], duration, s.objective,
-                                                bounds.seconds(s.window))
+                                                bounds.seconds(s.window), entry["incident_rate"],
+                                                entry["window_rate"])
         data["budget"].append(entry)
     return data
 
@@ -258,9 +280,19 @@ def _pct(x: float | None) -> str:
 
 
 def _remaining_text(b: dict) -> str:
-    text = f"{_pct(b['remaining'])} ({b['slo']}, as Prometheus computes it over the data it holds"
-    if b["remaining"] < 0:
-        text += "; negative = exhausted, or a stack younger than the SLO window"
+    """The remaining budget, with what it means: over how much of the SLO window, exhausted or not, and before."""
+    from alertstack import vocabulary
+    window_s = vocabulary.duration_seconds(b["window"])
+    held = b.get("held_s")
+    text = f"{_pct(b['remaining'])} ({b['slo']}"
+    if held is not None and held < HELD_SHARE * window_s:
+        held_text = duration_text(held) if held < 86400 else f"{held / 86400:.1f} days"
+        text += (f", over the {held_text} of data Prometheus holds of the {b['window']} window: "
+                 "not yet the SLO's figure")
+    elif b["remaining"] < 0:
+        text += f": the {b['window']} budget is exhausted, overspent by {_pct(-b['remaining'])} of it"
+    if b.get("remaining_before") is not None:
+        text += f"; {_pct(b['remaining_before'])} at the fault"
     return text + ")"
 
 

@@ -73,6 +73,9 @@ def test_budget_consumed():
     # 100 % bad for 43.2 minutes is the whole 30-day budget of a 99.9 % SLO.
     assert ir.budget_consumed(1.0, 2592, 0.999, 30 * 86400) == pytest.approx(1.0)
     assert ir.budget_consumed(0.5, 2592, 0.999, 30 * 86400) == pytest.approx(0.5)
+    # Twice the window's average traffic during the incident: twice the bad requests, twice the budget.
+    assert ir.budget_consumed(0.5, 2592, 0.999, 30 * 86400, incident_rate=10.0, window_rate=5.0) == pytest.approx(1.0)
+    assert ir.budget_consumed(0.5, 2592, 0.999, 30 * 86400, incident_rate=10.0, window_rate=None) == pytest.approx(0.5)
 
 
 def test_duration_text():
@@ -137,3 +140,25 @@ def test_report_of_a_failed_drill_without_data(tmp_path):
     assert "did not fire" in review and "FAILED" in review
     assert re.search(r"\| MTTD \|[^\n]*\| n/a \|", review)
     assert "- boom" in review
+
+
+def _remaining_line(tmp_path, **budget):
+    entry = {**DATA["budget"][0], **budget}
+    d = ir.write_incident(_timeline(), tmp_path, data={**DATA, "budget": [entry]})
+    return next(line for line in (d / "review.md").read_text().splitlines()
+                if line.startswith("- Remaining after the incident:"))
+
+
+def test_remaining_budget_says_what_it_is_over_and_what_it_was_at_the_fault(tmp_path):
+    month = 30 * 86400
+    full = _remaining_line(tmp_path / "a", remaining=0.92, remaining_before=0.925, held_s=month)
+    assert full == "- Remaining after the incident: 92 % (inference-latency; 92.5 % at the fault)"
+    spent = _remaining_line(tmp_path / "b", remaining=-0.0419, remaining_before=-0.0379, held_s=month - 240)
+    assert spent == ("- Remaining after the incident: -4.19 % (inference-latency: the 30d budget is exhausted, "
+                     "overspent by 4.19 % of it; -3.79 % at the fault)")
+    young = _remaining_line(tmp_path / "c", remaining=-273.0, remaining_before=-270.0, held_s=5400)
+    assert "over the 1 h 30 min of data Prometheus holds of the 30d window: not yet the SLO's figure" in young
+    assert "exhausted" not in young
+    week = _remaining_line(tmp_path / "d", remaining=0.5, remaining_before=None, held_s=7 * 86400)
+    assert week == ("- Remaining after the incident: 50 % (inference-latency, over the 7.0 days of data Prometheus "
+                    "holds of the 30d window: not yet the SLO's figure)")
