@@ -197,12 +197,12 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
         q = budget_queries(s, duration)
         entry = {"slo": name, "objective": s.objective, "window": s.window, "duration_s": duration,
                  "queries": q, "bad_ratio": None, "incident_rate": None, "window_rate": None, "consumed": None,
-                 "remaining": None, "remaining_before": None, "held_s": None}
+                 "remaining_before": None, "remaining_recorded": None, "remaining": None, "held_s": None}
         asked = [("bad_ratio", "bad ratio over the incident", "bad_ratio", t1),
                  ("incident_rate", "events/s over the incident", "incident_rate", t1),
                  ("window_rate", f"events/s on average over the {s.window} window", "window_rate", t1),
                  ("remaining_before", f"remaining ({s.window}) at the fault", "remaining", t0),
-                 ("remaining", f"remaining ({s.window}) at the resolve", "remaining", t1),
+                 ("remaining_recorded", f"remaining ({s.window}) at the resolve", "remaining", t1),
                  ("held_s", f"seconds of the {s.window} window Prometheus holds", "held_s", t1)]
         for _, purpose, query, at in asked:
             data["queries"].append({"purpose": f"error budget of {name}: {purpose}", "query": q[query], "at": iso(at)})
@@ -215,6 +215,7 @@ def collect(timeline: Timeline, prometheus_url: str, auth=None) -> dict:
             entry["consumed"] = budget_consumed(entry["bad_ratio"], duration, s.objective,
                                                 bounds.seconds(s.window), entry["incident_rate"],
                                                 entry["window_rate"])
+        entry["remaining"] = remaining_after(entry)
         data["budget"].append(entry)
     return data
 
@@ -279,6 +280,19 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.3g} %"
 
 
+def remaining_after(b: dict) -> float | None:
+    """The budget left after the incident: recorded at the fault, less what the incident consumed.
+
+    Not the value recorded at the resolve (`remaining_recorded`): the budget record sums the 5m event rates recorded
+    every LONG_INTERVAL, so it takes up to 9 minutes to count the incident's last bad requests, and an alert that
+    resolves as soon as the fault is gone (gpu-oom, feature-store) resolves before that. That value is kept, to
+    compare: on a burn-rate drill, whose alert resolves only once its 5m window is clean, the two agree.
+    """
+    if b.get("remaining_before") is None or b.get("consumed") is None:
+        return b.get("remaining_recorded")
+    return b["remaining_before"] - b["consumed"]
+
+
 def _remaining_text(b: dict) -> str:
     """The remaining budget, with what it means: over how much of the SLO window, exhausted or not, and before."""
     from alertstack import vocabulary
@@ -291,8 +305,8 @@ def _remaining_text(b: dict) -> str:
                  "not yet the SLO's figure")
     elif b["remaining"] < 0:
         text += f": the {b['window']} budget is exhausted, overspent by {_pct(-b['remaining'])} of it"
-    if b.get("remaining_before") is not None:
-        text += f"; {_pct(b['remaining_before'])} at the fault"
+    if b.get("remaining_before") is not None and b.get("consumed") is not None:
+        text += f"; {_pct(b['remaining_before'])} at the fault, less this incident's {_pct(b['consumed'])}"
     return text + ")"
 
 
@@ -448,12 +462,17 @@ def appendix(timeline: Timeline, data: dict, origin: str) -> str:
     budgets = data.get("budget") or []
     if budgets:
         out += ["### Error budget", "", "| SLO | Objective | Bad ratio during the incident | Duration | Consumed | "
-                "Remaining (30d) |", "|---|---|---|---|---|---|"]
+                "Remaining at the fault | Remaining after | Recorded at the resolve |",
+                "|---|---|---|---|---|---|---|---|"]
         for b in budgets:
             out.append(f"| {b['slo']} | {b['objective'] * 100:g} % over {b['window']} | {_pct(b['bad_ratio'])} | "
-                       f"{duration_text(b['duration_s'])} | {_pct(b['consumed'])} | {_pct(b['remaining'])} |")
-        out += ["", "Consumed = bad ratio x duration / ((1 - SLO) x window): the share of the window's budget spent, "
-                "assuming the incident's request rate is the window's average.", ""]
+                       f"{duration_text(b['duration_s'])} | {_pct(b['consumed'])} | "
+                       f"{_pct(b.get('remaining_before'))} | {_pct(b['remaining'])} | "
+                       f"{_pct(b.get('remaining_recorded'))} |")
+        out += ["", "Consumed = bad ratio x incident rate x duration / ((1 - SLO) x the window's average rate x "
+                "window): the incident's bad requests over those the budget allows in the window. Remaining after = "
+                "remaining at the fault - consumed. The value recorded at the resolve (slo:error_budget:"
+                "remaining_ratio) lags: it counts the incident's last bad requests up to 9 minutes later.", ""]
     alerts = [e for e in timeline.events if e.name == tl.ALERT_FIRING]
     if alerts:
         out += ["### Alerts", ""]

@@ -83,9 +83,10 @@ def _check_drill(result, out_dir: Path) -> None:
 
 def _check_on_history(result) -> None:
     """A burn-rate drill on a stack with history: bound and measurement agree; the remaining budget is the SLO's
-    figure (over its whole window) and falls by about what the incident consumed. Not by exactly that: the budget
-    sums the 5m event rates recorded every 4m, which count each bad request once or twice (1.25 times on average),
-    and `consumed` assumes the incident's request rate was the window's average."""
+    figure (over its whole window), and the budget record falls, from the fault to the resolve, by about what the
+    report says the incident consumed (from the raw counters). Not by exactly that: the record sums the 5m event
+    rates recorded every 4m, which count each bad request once or twice (1.25 times on average). A burn-rate alert
+    resolves only once its 5m window is clean, late enough for the record to have counted the whole incident."""
     meta = result.timeline.meta
     assert meta["history"]["days"] >= 3, meta["history"]
     agreement = meta["bound_agreement"]
@@ -96,10 +97,11 @@ def _check_on_history(result) -> None:
     for b in budget:
         assert b["held_s"] >= report.HELD_SHARE * 30 * 86400, b
         assert b["remaining"] <= 1 and b["consumed"] > 0, b
-        spent = b["remaining_before"] - b["remaining"]
+        assert b["remaining"] == pytest.approx(b["remaining_before"] - b["consumed"]), b
+        spent = b["remaining_before"] - b["remaining_recorded"]
         assert 0.5 * b["consumed"] <= spent <= 2.5 * b["consumed"], (spent, b)
     review = (result.incident_dir / "review.md").read_text()
-    assert "not yet the SLO's figure" not in review and "at the fault)" in review
+    assert "not yet the SLO's figure" not in review and "at the fault, less this incident's" in review
     assert "within one evaluation interval plus group_wait" in review
 
 

@@ -149,14 +149,25 @@ def _remaining_line(tmp_path, **budget):
                 if line.startswith("- Remaining after the incident:"))
 
 
+def test_remaining_budget_is_the_budget_at_the_fault_less_what_the_incident_consumed():
+    # The record at the resolve lags (an alert that resolves at once is ahead of the 4m record): not used if the
+    # value at the fault is known.
+    entry = {"remaining_before": 0.5, "consumed": 0.02, "remaining_recorded": 0.495}
+    assert ir.remaining_after(entry) == pytest.approx(0.48)
+    assert ir.remaining_after({**entry, "remaining_before": None}) == 0.495
+    assert ir.remaining_after({**entry, "consumed": None}) == 0.495
+
+
 def test_remaining_budget_says_what_it_is_over_and_what_it_was_at_the_fault(tmp_path):
     month = 30 * 86400
-    full = _remaining_line(tmp_path / "a", remaining=0.92, remaining_before=0.925, held_s=month)
-    assert full == "- Remaining after the incident: 92 % (inference-latency; 92.5 % at the fault)"
-    spent = _remaining_line(tmp_path / "b", remaining=-0.0419, remaining_before=-0.0379, held_s=month - 240)
+    consumed = DATA["budget"][0]["consumed"]      # 7.62 %
+    full = _remaining_line(tmp_path / "a", remaining=0.92, remaining_before=0.92 + consumed, held_s=month)
+    assert full == ("- Remaining after the incident: 92 % (inference-latency; 99.6 % at the fault, less this "
+                    "incident's 7.62 %)")
+    spent = _remaining_line(tmp_path / "b", remaining=-0.0419, remaining_before=-0.0419 + consumed, held_s=month - 240)
     assert spent == ("- Remaining after the incident: -4.19 % (inference-latency: the 30d budget is exhausted, "
-                     "overspent by 4.19 % of it; -3.79 % at the fault)")
-    young = _remaining_line(tmp_path / "c", remaining=-273.0, remaining_before=-270.0, held_s=5400)
+                     "overspent by 4.19 % of it; 3.43 % at the fault, less this incident's 7.62 %)")
+    young = _remaining_line(tmp_path / "c", remaining=-273.0, remaining_before=-272.9, held_s=5400)
     assert "over the 1 h 30 min of data Prometheus holds of the 30d window: not yet the SLO's figure" in young
     assert "exhausted" not in young
     week = _remaining_line(tmp_path / "d", remaining=0.5, remaining_before=None, held_s=7 * 86400)
