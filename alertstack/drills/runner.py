@@ -23,7 +23,7 @@ from typing import Callable, TextIO
 from alertstack import api, rendered
 from alertstack.drills import bounds, channels, scenarios
 from alertstack.drills import timeline as tl
-from alertstack.drills.timeline import FAILED, PASSED, SKIPPED, Timeline
+from alertstack.drills.timeline import FAILED, PASSED, SKIPPED, Timeline, iso
 from alertstack.localstack import LocalStack
 
 
@@ -314,7 +314,8 @@ def run_drill(scenario: str, stack: LocalStack, interactive: bool = False, out_d
     drill = _Drill(scenarios.get(scenario), stack, interactive, Path(out_dir), config or DrillConfig(),
                    out or sys.stdout)
     interrupted: KeyboardInterrupt | None = None
-    phases = (drill.check_rule_loaded, drill.ensure_history, drill.plan, drill.wait_until_quiet, drill.inject,
+    phases = (drill.check_rule_loaded, drill.ensure_history, drill.plan, drill.wait_until_quiet,
+              drill.wait_for_precondition, drill.inject,
               drill.wait_for_firing, drill.check_bound, drill.mitigate, drill.wait_for_resolve)
     try:
         for phase in phases:
@@ -496,6 +497,32 @@ class _Drill:
             self.timeline.step("alert inactive before the fault", FAILED, self.cfg.precondition_timeout_s,
                                time.time() - t, f"before any fault was injected: {state['text']}")
             return False
+        return True
+
+    def wait_for_precondition(self) -> bool:
+        """The part of the rule that is not about the fault (sc.precondition; ModelPerformanceDegraded: the AUC-ROC a
+        week ago above 0.80) holds from the fault to the notification deadline; waits up to precondition_timeout_s."""
+        from alertstack.drills import baseline
+        sc, say = self.sc, self.progress.say
+        if not sc.precondition:
+            return True
+        t = time.time()
+        need, within = self.notify_deadline, self.cfg.precondition_timeout_s
+        try:
+            at = baseline.clear_from(self.stack.prometheus_url, sc.precondition, t, need, within, self.stack.auth)
+        except api.ApiError as exc:
+            return self._cannot_run("alert can fire", exc)
+        if at is None:
+            return self._cannot_run("alert can fire", RuntimeError(
+                f"{sc.alertname} cannot fire in the next {within + need:.0f}s: `{sc.precondition}` does not hold for "
+                f"{need:.0f}s on end before {iso(t + within + need)} (its past values: an earlier incident or drill "
+                f"a week ago); run the drill later"))
+        if at > t:
+            say(f"{sc.alertname} can only fire once `{sc.precondition}` holds: waiting {at - t:.0f}s, until "
+                f"{iso(at)} (an earlier incident or drill a week ago)")
+            time.sleep(at - t)
+        self.timeline.step("alert can fire", PASSED, message=f"{sc.precondition} holds for {need:.0f}s"
+                           + (f" (waited {at - t:.0f}s)" if at > t else ""))
         return True
 
     # --- inject ------------------------------------------------------------------------------------------------

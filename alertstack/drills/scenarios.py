@@ -62,6 +62,9 @@ class Scenario:
     notify_deadline_s: float | None = None
     resolve_deadline_s: float = 600.0
     tolerated_alerts: tuple = ()            # other alerts the fault may legitimately raise
+    # PromQL of the part of the alert's rule that is not about the fault: it returns a series while the alert can
+    # fire (drills.baseline); the drill waits for it to hold until the notification deadline ("": nothing to wait for)
+    precondition: str = ""
     note: str = ""
     budget_slos: tuple = ("inference-availability", "inference-latency")
     labels: dict = field(default_factory=dict)
@@ -151,6 +154,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         key_metric_label="AUC-ROC on the last labelled outcomes",
         load=None,  # the steady traffic posts the healthy outcomes; the fault brings its own users
         tolerated_alerts=("InferenceRequestRateAnomalous",),
+        precondition='model_performance_metric{metric="auc_roc"} offset 7d > 0.80',
         note="ModelPerformanceDegraded waits 24h in production (rules_data/ml.yml) and compares with 7 days ago; "
              "the local environment shortens the wait with prometheus_alert_for_overrides, and the history "
              "backfill gives model_performance_metric its healthy week.",

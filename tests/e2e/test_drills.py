@@ -153,6 +153,8 @@ def test_errors_network_latency_and_model_performance_drills_together(deployed_s
             assert result.timeline.meta["shortened"] == [{"value": "ModelPerformanceDegraded for",
                                                           "policy": "24h", "deployed": "120s"}]
             assert result.timeline.meta["alert_labels"]["metric"] == "auc_roc"
+            # the week-ago AUC-ROC the rule compares with was read, and held (drills.baseline)
+            assert [s.status for s in result.timeline.steps if s.name == "alert can fire"] == ["passed"]
         else:
             _check_on_history(result)
     assert not faults.netem_active(deployed_stack) and not faults.concept_shift_running(deployed_stack)
