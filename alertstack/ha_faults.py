@@ -232,20 +232,47 @@ def receiver_channels(stack: HAStack) -> dict[str, list[tuple[str, str | None]]]
     return out
 
 
-def notification_counts(stack: HAStack, receivers: list[str], since: float, incident: str) -> dict[str, Counter]:
-    """{receiver: Counter(firing=n, resolved=m)}: the sink's messages since `since` that mention the incident's
-    service, attributed to the receivers by their integrations' sink channels."""
+def _incident_notifications(stack: HAStack, receivers: list[str], since: float, incident: str):
+    """(receiver, message) for the sink's messages since `since` that mention the incident's service, attributed to
+    the receivers by their integrations' sink channels."""
     channels = receiver_channels(stack)
     marker = incident_service(incident)
-    counts = {r: Counter(firing=0, resolved=0) for r in receivers}
     for message in sink.messages(stack.sink_url, since=since):
         if marker not in json.dumps(message.get("payload"), default=str):
             continue
         for receiver in receivers:
             for kind, channel in channels.get(receiver, []):
                 if message["kind"] == kind and (channel is None or message.get("channel") == channel):
-                    counts[receiver][message.get("status") or "unknown"] += 1
+                    yield receiver, message
+
+
+def notification_counts(stack: HAStack, receivers: list[str], since: float, incident: str) -> dict[str, Counter]:
+    """{receiver: Counter(firing=n, resolved=m)}: the incident's notifications per receiver."""
+    counts = {r: Counter(firing=0, resolved=0) for r in receivers}
+    for receiver, message in _incident_notifications(stack, receivers, since, incident):
+        counts[receiver][message.get("status") or "unknown"] += 1
     return counts
+
+
+def alertmanager_addresses(stack: HAStack) -> dict[str, str]:
+    """{address on the stack's network: service} of its Alertmanagers, to name the sender of a notification."""
+    out = {}
+    for service in stack.alertmanagers:
+        address = docker("inspect", "-f", f'{{{{with index .NetworkSettings.Networks "{stack.network}"}}}}'
+                         "{{.IPAddress}}{{end}}", stack.container(service), check=False).strip()
+        if address:
+            out[address] = service
+    return out
+
+
+def notification_log(stack: HAStack, receivers: list[str], since: float, incident: str) -> str:
+    """One line per notification of the incident: when, receiver, status and the Alertmanager that sent it (a
+    duplicate from two members is late gossip; two from one member is a retry)."""
+    names = alertmanager_addresses(stack)
+    return "\n".join(f"  {m.get('received_at_iso')}  {r:<22} {m.get('status')!s:<9} from "
+                     f"{names.get(m.get('sender'), m.get('sender') or 'unknown')}"
+                     for r, m in sorted(_incident_notifications(stack, receivers, since, incident),
+                                        key=lambda rm: (rm[1]["received_at"], rm[0])))
 
 
 def format_counts(counts: dict[str, Counter]) -> str:

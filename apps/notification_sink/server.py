@@ -14,8 +14,9 @@ HTTP (SINK_HTTP_PORT, 8080):
                                  auth (SINK_SERVICENOW_USERNAME / SINK_SERVICENOW_PASSWORD_FILE; 401 otherwise); one
                                  incident (INC0010001, ...) per group key, answers 201 {"result": {number, state}}
   GET  /messages?since=&kind=&channel=&alertname=&status=&dedup_key=   {"count": n, "messages": [...]}
-       each message: id, received_at(_iso), kind, channel, alertnames, status, labels, alerts, format, payload, and
-       for PagerDuty/Opsgenie/incident messages dedup_key (dedup_key / alias / group key) and attributed_by_key
+       each message: id, received_at(_iso), kind, channel, alertnames, status, labels, alerts, format, payload,
+       sender (the client's address: which Alertmanager of a cluster sent it), and for PagerDuty/Opsgenie/incident
+       messages dedup_key (dedup_key / alias / group key) and attributed_by_key
   DELETE /messages               forget everything stored
   GET  /healthz, GET /metrics
 SMTP (SINK_SMTP_PORT, 2525): every recipient of every mail is stored as kind "email", channel = the address.
@@ -97,6 +98,10 @@ class Handler(JsonHandler):
             raise ValueError(f"body of {length} bytes exceeds {MAX_BODY}")
         return self.rfile.read(length) if length else b""
 
+    def _record(self, kind: str, channel: str | None, summary: dict, payload) -> dict:
+        """Store a notification with the address it came from (which Alertmanager of a cluster sent it)."""
+        return self.sink.record(kind, channel, {**summary, "sender": self.client_address[0]}, payload)
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/healthz":
@@ -162,10 +167,10 @@ class Handler(JsonHandler):
                            else b"invalid_payload", "application/json" if parts[0] == "webhook" else "text/plain")
                 return
             if parts[0] == "slack":
-                self.sink.record("slack", parts[1], parse_slack(payload), payload)
+                self._record("slack", parts[1], parse_slack(payload), payload)
                 self._send(200, b"ok", "text/plain")
             else:
-                self.sink.record("webhook", parts[1], parse_webhook(payload), payload)
+                self._record("webhook", parts[1], parse_webhook(payload), payload)
                 self._send(200, {"status": "ok"})
         else:
             self._send(404, {"error": f"no such path {path}; use /slack/<channel>, /webhook/<name>, "
@@ -185,7 +190,7 @@ class Handler(JsonHandler):
         payload = dict(payload)
         payload["dedup_key"] = payload.get("dedup_key") or uuid.uuid4().hex
         payload["routing_key"] = mask(payload.get("routing_key"))
-        self.sink.record("pagerduty", "events-v2", parse_pagerduty(payload), payload)
+        self._record("pagerduty", "events-v2", parse_pagerduty(payload), payload)
         self._send(202, {"status": "success", "message": "Event processed", "dedup_key": payload["dedup_key"]})
 
     def _opsgenie(self, alias: str | None, action: str, raw: bytes | None = None) -> None:
@@ -219,7 +224,7 @@ class Handler(JsonHandler):
         payload = {**body, "api_key": mask(key), "action": action}
         if alias:
             payload["alias"] = alias
-        self.sink.record("opsgenie", channel, summary, payload)
+        self._record("opsgenie", channel, summary, payload)
         self._send(202, {"result": "Request will be processed", "took": 0.0, "requestId": request_id})
 
     def _servicenow(self, name: str, raw: bytes) -> None:
@@ -256,7 +261,7 @@ class Handler(JsonHandler):
             number = (known or {}).get("incident") or f"INC{10001 + self.sink.store.keys('servicenow'):07d}"
             state = "Resolved" if summary.get("status") == "resolved" else "New" if not known else "In Progress"
             summary["incident"] = number
-            message = self.sink.record("servicenow", name, summary, {**payload, "incident_state": state,
+            message = self._record("servicenow", name, summary, {**payload, "incident_state": state,
                                                                      "caller": given[0]})
         self._send(201, {"result": {"number": number, "state": state, "sys_id": f"{message['id']:032x}",
                                     "short_description": ", ".join(message["alertnames"])}})
@@ -276,7 +281,7 @@ class SmtpHandler:
         payload["mail_from"] = envelope.mail_from
         payload["rcpt_tos"] = list(envelope.rcpt_tos)
         for rcpt in envelope.rcpt_tos:
-            self.sink.record("email", rcpt, summary, payload)
+            self.sink.record("email", rcpt, {**summary, "sender": (session.peer or [None])[0]}, payload)
         return "250 Message accepted for delivery"
 
 

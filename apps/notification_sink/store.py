@@ -100,6 +100,8 @@ class MessageStore:
                 record["attributed_by_key"] = attributed  # names taken from the earlier message with this key
             if summary.get("incident"):
                 record["incident"] = summary["incident"]
+            if summary.get("sender"):
+                record["sender"] = summary["sender"]
             self._next_id += 1
             self._remember(record)
             self._messages.append(record)

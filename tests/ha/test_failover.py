@@ -56,12 +56,14 @@ def _resolve_and_count(ha, incident, receivers, since, say, title) -> dict[str, 
     time.sleep(SETTLE_S)
     counts = hf.notification_counts(ha, receivers, since, incident)
     _print_counts(title, counts, say)
+    say("notifications, with the Alertmanager that sent each:\n" + hf.notification_log(ha, receivers, since, incident))
     return counts
 
 
 def _assert_exactly_once(counts: dict[str, Counter]) -> None:
     wrong = {r: dict(c) for r, c in counts.items() if c["firing"] != 1 or c["resolved"] != 1}
-    assert not wrong, f"expected exactly one firing and one resolved notification per receiver, got {wrong}"
+    assert not wrong, (f"expected exactly one firing and one resolved notification per receiver, got {wrong} "
+                       "(the captured output lists each notification and the Alertmanager that sent it)")
 
 
 def test_killing_the_first_sender_of_three_alertmanagers_while_a_page_is_due_delivers_it_exactly_once(ha, say):

@@ -79,6 +79,8 @@ def test_slack_pagerduty_and_webhook_posts_are_stored_and_parsed(sink):
     assert [m["kind"] for m in client.messages(url, alertname="FeatureStoreDown")] == ["webhook"]
     assert client.messages(url, status="resolved") == [hook]
     assert client.messages(url, since=time.time() + 60) == []
+    # each message says where it came from (which Alertmanager of a cluster sent it)
+    assert {m["sender"] for m in client.messages(url)} == {"127.0.0.1"}
 
 
 def test_pagerduty_refuses_invalid_events_like_pagerduty_does(sink):
@@ -109,6 +111,7 @@ def test_smtp_mail_is_stored_per_recipient_and_auth_is_checked(sink):
     assert sorted(m["channel"] for m in emails) == ["ml@example.org", "oncall@example.org", "oncall@example.org"]
     assert all(m["alertnames"] == ["InferenceLatencyBurnRateHigh"] for m in emails)
     assert emails[0]["status"] == "firing" and "alertname" in emails[0]["payload"]["body"]
+    assert {m["sender"] for m in emails} == {"127.0.0.1"}
 
 
 def test_queries_validate_input_and_clear_survives_restart(sink):
