@@ -97,6 +97,13 @@ def docker(*args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def logs(stack: HAStack, service: str, tail: int = 25) -> str:
+    """The last `tail` log lines of a service (Alertmanager and Prometheus log to stderr)."""
+    proc = subprocess.run(["docker", "logs", "--tail", str(tail), stack.container(service)], capture_output=True,
+                          text=True, timeout=60)
+    return (proc.stdout + proc.stderr).strip()
+
+
 def kill(stack: HAStack, service: str) -> None:
     docker("kill", stack.container(service))
 

@@ -57,6 +57,9 @@ def _resolve_and_count(ha, incident, receivers, since, say, title) -> dict[str, 
     counts = hf.notification_counts(ha, receivers, since, incident)
     _print_counts(title, counts, say)
     say("notifications, with the Alertmanager that sent each:\n" + hf.notification_log(ha, receivers, since, incident))
+    if any(c["firing"] != 1 or c["resolved"] != 1 for c in counts.values()):
+        for service in ha.alertmanagers:   # failed or retried notifications, gossip trouble (teardown removes them)
+            say(f"last log lines of {service}:\n{hf.logs(ha, service)}")
     return counts
 
 
