@@ -90,18 +90,16 @@ def incident_service(incident: str) -> str:
 
 
 # --- docker faults ---------------------------------------------------------------------------------------------------
-def docker(*args: str, check: bool = True) -> str:
+def docker(*args: str, check: bool = True, with_stderr: bool = False) -> str:
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
     if check and proc.returncode != 0:
         raise HAError(f"docker {shlex.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout
 
 
 def logs(stack: HAStack, service: str, tail: int = 25) -> str:
     """The last `tail` log lines of a service (Alertmanager and Prometheus log to stderr)."""
-    proc = subprocess.run(["docker", "logs", "--tail", str(tail), stack.container(service)], capture_output=True,
-                          text=True, timeout=60)
-    return (proc.stdout + proc.stderr).strip()
+    return docker("logs", "--tail", str(tail), stack.container(service), check=False, with_stderr=True).strip()
 
 
 def kill(stack: HAStack, service: str) -> None:

@@ -520,7 +520,8 @@ class _Drill:
         if at > t:
             say(f"{sc.alertname} can only fire once `{sc.precondition}` holds: waiting {at - t:.0f}s, until "
                 f"{iso(at)} (an earlier incident or drill a week ago)")
-            time.sleep(at - t)
+            _wait(self.progress, f"the week-ago baseline of {sc.alertname}",
+                  lambda: (time.time() >= at, "degraded a week ago"), at + self.cfg.poll_s, self.cfg, t)
         self.timeline.step("alert can fire", PASSED, message=f"{sc.precondition} holds for {need:.0f}s"
                            + (f" (waited {at - t:.0f}s)" if at > t else ""))
         return True
